@@ -1,0 +1,48 @@
+# Trace: PGXS build of the extension, plus the worker programs, the test
+# suites, the benchmark and the demo.
+#
+#   make            build the extension and the workers
+#   make install    install them (needs write access to PostgreSQL's dirs)
+#   make test       install missing packages, build, install, run every suite
+#   make bench      run the benchmarks and print their figures
+
+EXTENSION   = trace
+EXTVERSION  = 0.1
+MODULE_big  = trace
+OBJS        = extension/trace.o extension/dispatcher.o extension/payload.o
+DATA_built  = trace--$(EXTVERSION).sql
+EXTRA_CLEAN = trace--$(EXTVERSION).sql
+PG_CPPFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
+              -Wno-missing-field-initializers -Werror=implicit-function-declaration
+
+# The install script is assembled from one file per concept.
+SQL_SOURCES = $(sort $(wildcard extension/sql/*.sql))
+
+# Prefer the server's pg_config (Debian's /usr/bin/pg_config is libpq's).
+PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+
+ifneq ($(PGXS),)
+include $(PGXS)
+else
+all install:
+	@echo "PostgreSQL server development files are missing: run 'make deps' (or 'make test')" >&2; exit 1
+endif
+
+trace--$(EXTVERSION).sql: $(SQL_SOURCES)
+	cat $(SQL_SOURCES) > $@
+
+.PHONY: deps test bench
+deps:
+	bash .ci/install-deps.sh
+
+# Everything a fresh Debian 12 machine needs, then every suite.
+test: deps
+	$(MAKE) all
+	$(MAKE) install
+	bash test/run.sh
+
+bench: deps
+	$(MAKE) all
+	$(MAKE) install
+	bash bench/run.sh

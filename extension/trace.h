@@ -1,0 +1,22 @@
+/*-------------------------------------------------------------------------
+ * trace.h
+ *		Declarations shared by the files of the trace extension.
+ *-------------------------------------------------------------------------
+ */
+#ifndef TRACE_H
+#define TRACE_H
+
+#include "postgres.h"
+
+/* GUCs (trace.c) */
+extern char *trace_database;
+extern int	trace_dispatcher_interval_ms;
+extern int	trace_dispatcher_batch;
+extern int	trace_task_retention_s;
+extern int	trace_max_payload_bytes;
+
+/* dispatcher.c */
+extern void trace_dispatcher_register(void);
+extern PGDLLEXPORT void trace_dispatcher_main(Datum main_arg);
+
+#endif							/* TRACE_H */

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Runs every Trace test suite against private clusters and prints one closing
+# line: "N passed, N failed".  Run it through `make test`, which installs the
+# packages and the extension first.
+#
+# PostgreSQL refuses to run as root, so as root the suites run as the
+# `postgres` user in a scratch directory that user owns (the checkout may sit
+# where that user cannot write, or even read).
+#
+#   test/run.sh [suite ...]     suites: regress isolation tap (default: all)
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+bindir=$(/usr/lib/postgresql/15/bin/pg_config --bindir)
+pgxs=$(dirname "$(/usr/lib/postgresql/15/bin/pg_config --pgxs)")/..
+suites=("$@")
+[ ${#suites[@]} -gt 0 ] || suites=(regress isolation tap)
+
+# The unprivileged user, and a scratch copy of the tests it can write in.
+if [ "$(id -u)" -eq 0 ]; then
+  runas=(runuser -u postgres --)
+else
+  runas=()
+fi
+work=$(mktemp -d /tmp/trace-test.XXXXXX)
+cp -r "$here/sql" "$here/expected" "$here/test" "$work/"
+[ "$(id -u)" -eq 0 ] && chown -R postgres "$work"
+cd "$work" || exit 1
+
+passed=0
+failed=0
+failed_names=()
+
+# Runs one suite command; counts it and keeps its output on failure.
+run_suite() {
+  local name=$1; shift
+  echo "=== $name"
+  if "${runas[@]}" "$@"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    failed_names+=("$name")
+  fi
+}
+
+regress_tests() { (cd sql && ls *.sql | sed 's/\.sql$//' | sort); }
+isolation_tests() { (cd test/isolation/specs && ls *.spec 2>/dev/null | sed 's/\.spec$//' | sort); }
+
+for suite in "${suites[@]}"; do
+  case $suite in
+    regress)
+      run_suite regress "$pgxs/src/test/regress/pg_regress" \
+        --bindir="$bindir" --inputdir=. --outputdir=out/regress \
+        --temp-instance=tmp/regress --temp-config=test/regress.conf \
+        --dbname=trace_regression $(regress_tests)
+      [ -f out/regress/regression.diffs ] && head -c 20000 out/regress/regression.diffs
+      ;;
+    isolation)
+      tests=$(isolation_tests)
+      [ -n "$tests" ] || continue
+      run_suite isolation "$pgxs/src/test/isolation/pg_isolation_regress" \
+        --bindir="$bindir" --inputdir=test/isolation --outputdir=out/isolation \
+        --temp-instance=tmp/isolation --temp-config=test/regress.conf \
+        --dbname=trace_isolation $tests
+      [ -f out/isolation/regression.diffs ] && head -c 20000 out/isolation/regression.diffs
+      ;;
+    tap)
+      ls test/t/*.pl >/dev/null 2>&1 || continue
+      run_suite tap env PATH="$bindir:$PATH" PG_REGRESS="$pgxs/src/test/regress/pg_regress" \
+        TESTDIR="$work" TESTDATADIR="$work/out/tap" \
+        prove -I "$pgxs/src/test/perl" -I test/t test/t/
+      ;;
+    *)
+      echo "unknown suite $suite" >&2; failed=$((failed + 1)); failed_names+=("$suite")
+      ;;
+  esac
+done
+
+[ $failed -eq 0 ] && rm -rf "$work" || echo "test output kept in $work (failed: ${failed_names[*]})"
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ]
