@@ -12,7 +12,7 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 bindir=$(/usr/lib/postgresql/15/bin/pg_config --bindir)
-pgxs=$(dirname "$(/usr/lib/postgresql/15/bin/pg_config --pgxs)")/..
+pgxs=$(/usr/lib/postgresql/15/bin/pg_config --pkglibdir)/pgxs
 suites=("$@")
 [ ${#suites[@]} -gt 0 ] || suites=(regress isolation tap)
 
@@ -23,6 +23,7 @@ else
   runas=()
 fi
 work=$(mktemp -d /tmp/trace-test.XXXXXX)
+mkdir -p "$work/out" "$work/tmp"
 cp -r "$here/sql" "$here/expected" "$here/test" "$work/"
 [ "$(id -u)" -eq 0 ] && chown -R postgres "$work"
 cd "$work" || exit 1

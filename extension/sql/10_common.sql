@@ -1,9 +1,10 @@
 -- Helpers shared by the task, event and dispatcher functions.  None of them
 -- is granted to a component role: they run inside the SECURITY DEFINER API.
 
--- The org the calling login role acts for (see trace.org_role).
+-- The org the calling login role acts for (see trace.org_role).  The views
+-- call it with the reader's privileges, hence SECURITY DEFINER.
 CREATE FUNCTION trace.caller_org() RETURNS text
-LANGUAGE sql STABLE
+LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT coalesce((SELECT o.org_id FROM trace.org_role o

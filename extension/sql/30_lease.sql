@@ -47,7 +47,7 @@ COMMENT ON FUNCTION trace.raise_lease_error(bigint, int, uuid) IS
     'Raises the error explaining why a fenced call did not match (TR001 stale lease, TR004 unknown task, 22004 NULL)';
 
 -- Leases up to max_tasks queued tasks of the given runtimes, highest priority
--- first, then oldest.  FOR UPDATE SKIP LOCKED lets any number of claimers run
+-- first, then oldest, and returns them in that order.  FOR UPDATE SKIP LOCKED lets any number of claimers run
 -- at once without ever handing one task to two of them.  With several
 -- runtimes each is probed through the claim index (O(log n) each) and the
 -- best max_tasks are kept; the others are unlocked at commit.
@@ -93,7 +93,8 @@ BEGIN
             LIMIT claim_tasks.max_tasks
             FOR UPDATE SKIP LOCKED) c
         ORDER BY c.priority DESC, c.task_id
-        LIMIT claim_tasks.max_tasks)
+        LIMIT claim_tasks.max_tasks),
+    claimed AS (
     UPDATE trace.task t
     SET state = 'running',
         attempt = t.attempt + 1,
@@ -106,7 +107,11 @@ BEGIN
     FROM candidate
     WHERE t.task_id = candidate.task_id
     RETURNING t.task_id, t.attempt, t.lease_token, t.lease_expires_at,
-              t.job_id, t.operator, t.runtime, t.mode, t.payload;
+              t.job_id, t.operator, t.runtime, t.mode, t.payload, t.priority)
+    SELECT c.task_id, c.attempt, c.lease_token, c.lease_expires_at,
+           c.job_id, c.operator, c.runtime, c.mode, c.payload
+    FROM claimed c
+    ORDER BY c.priority DESC, c.task_id;
 END
 $$;
 COMMENT ON FUNCTION trace.claim_tasks(text, text[], int, interval) IS

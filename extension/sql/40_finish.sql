@@ -161,6 +161,7 @@ AS $$
 DECLARE
     outcome text;
 BEGIN
+    PERFORM trace.check_payload(result, 'result');
     SELECT c.status INTO outcome
     FROM trace.complete_tasks(ARRAY[task_id], ARRAY[attempt], ARRAY[lease_token],
                               ARRAY[result]) c;

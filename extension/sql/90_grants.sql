@@ -29,6 +29,7 @@ GRANT EXECUTE ON FUNCTION
     TO trace_admin;
 GRANT SELECT ON trace.tasks, trace.task_attempts, trace.task_counts, trace.events
     TO trace_admin, trace_query;
+GRANT EXECUTE ON FUNCTION trace.caller_org() TO trace_admin, trace_query;
 
 -- The dispatcher's timed steps (the background worker runs them; an operator
 -- holding trace_dispatcher can run one by hand).
