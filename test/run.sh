@@ -32,16 +32,29 @@ passed=0
 failed=0
 failed_names=()
 
-# Runs one suite command; counts it and keeps its output on failure.
+# Runs one suite command as the test user, echoing its output, then adds its
+# per-test counts (read from the harness's own output) to the totals.  A
+# suite that fails without reporting a failed test still counts one failure.
 run_suite() {
   local name=$1; shift
+  local log="$work/out/$name.log" ok bad
   echo "=== $name"
-  if "${runas[@]}" "$@"; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    failed_names+=("$name")
-  fi
+  "${runas[@]}" "$@" 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  case $name in
+    tap)
+      ok=$(grep -Eo '^Files=[0-9]+, Tests=[0-9]+' "$log" | grep -Eo '[0-9]+$' || echo 0)
+      bad=$(grep -Eo 'Failed [0-9]+/[0-9]+ subtests' "$log" | awk -F'[ /]' '{s+=$2} END {print s+0}')
+      ok=$((ok - bad)) ;;
+    *)
+      ok=$(grep -Ec '\.\.\. ok' "$log")
+      bad=$(grep -Ec '\.\.\. FAILED' "$log") ;;
+  esac
+  [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
+  passed=$((passed + ok))
+  failed=$((failed + bad))
+  [ "$rc" -ne 0 ] && failed_names+=("$name")
+  return 0
 }
 
 regress_tests() { (cd sql && ls *.sql | sed 's/\.sql$//' | sort); }
@@ -77,6 +90,10 @@ for suite in "${suites[@]}"; do
   esac
 done
 
-[ $failed -eq 0 ] && rm -rf "$work" || echo "test output kept in $work (failed: ${failed_names[*]})"
+if [ $failed -eq 0 ] && [ ${#failed_names[@]} -eq 0 ]; then
+  rm -rf "$work"
+else
+  echo "test output kept in $work (failed: ${failed_names[*]})"
+fi
 echo "$passed passed, $failed failed"
-[ $failed -eq 0 ]
+[ $failed -eq 0 ] && [ ${#failed_names[@]} -eq 0 ]
