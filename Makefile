@@ -11,7 +11,8 @@ EXTVERSION  = 0.1
 MODULE_big  = trace
 OBJS        = extension/trace.o extension/dispatcher.o extension/payload.o \
               extension/yaml_tree.o extension/dag_report.o extension/dag_model.o \
-              extension/dag_graph.o extension/dag_sql.o extension/cron.o
+              extension/dag_graph.o extension/dag_sql.o extension/cron.o \
+              extension/wakeup.o
 SHLIB_LINK  = -lyaml
 DATA_built  = trace--$(EXTVERSION).sql
 EXTRA_CLEAN = trace--$(EXTVERSION).sql

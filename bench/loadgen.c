@@ -601,8 +601,10 @@ print_latency(const char *name, LatencyBuf *b)
 /*
  * wakeup-latency: one enqueue at a time on an idle queue; for each, the time
  * from sending trace.enqueue_task to the trace_wakeup notification's
- * arrival on another connection (an upper bound on commit -> receipt), and
- * the enqueue call's own round trip for comparison.
+ * arrival on another connection (an upper bound on commit -> receipt), the
+ * time from the enqueue's reply (its commit acknowledged) to that arrival
+ * (negative when the notification wins the race), and the enqueue call's
+ * own round trip.
  */
 static int
 run_wakeup(char *err)
@@ -610,6 +612,7 @@ run_wakeup(char *err)
 	Listener	l = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 	Client		c = {0};
 	LatencyBuf	wake = {0};
+	LatencyBuf	after_ack = {0};
 	pthread_t	th;
 	bool		started = false;
 	long		missed = 0;
@@ -636,6 +639,7 @@ run_wakeup(char *err)
 	{
 		long		before;
 		double		t0;
+		double		t_ack;
 		struct timespec deadline;
 		bool		got = true;
 
@@ -649,19 +653,22 @@ run_wakeup(char *err)
 			set_err(err, "%s", c.err);
 			goto cleanup;
 		}
+		t_ack = now_s();
 		clock_gettime(CLOCK_REALTIME, &deadline);
 		deadline.tv_sec += 2;
 		pthread_mutex_lock(&l.mu);
 		while (l.received == before && got)
 			got = pthread_cond_timedwait(&l.cv, &l.mu, &deadline) != ETIMEDOUT;
 		if (l.received > before)
-			got = lat_push(&wake, (l.last_at - t0) * 1000) == 0;
+			got = lat_push(&wake, (l.last_at - t0) * 1000) == 0
+				&& lat_push(&after_ack, (l.last_at - t_ack) * 1000) == 0;
 		pthread_mutex_unlock(&l.mu);
 		if (!got)
 			missed++;
 	}
 	printf("mode=wakeup-latency samples=%zu missed=%ld", wake.n, missed);
 	print_latency("wakeup", &wake);
+	print_latency("after_ack", &after_ack);
 	print_latency("enqueue", &c.lat);
 	printf("\n");
 	rc = 0;
@@ -677,6 +684,7 @@ cleanup:
 	if (c.conn)
 		PQfinish(c.conn);
 	free(wake.v);
+	free(after_ack.v);
 	free(c.lat.v);
 	return rc;
 }

@@ -194,7 +194,8 @@ EOF
   settle public.jobs
 }
 
-# 1M finished tasks in trace.task_done and the queue topped up to 1M queued.
+# $backlog finished tasks in trace.task_done; top_up_backlog refills the
+# queue to $backlog queued before each point.
 fill_backlog() {
   sql >/dev/null <<EOF
 INSERT INTO trace.task_done (task_id, org_id, job_id, operator, runtime, state, mode,
@@ -233,7 +234,7 @@ loadgen() {
   echo "$key: $line" >>"$rawlog"
   for f in tasks_per_s claim_p50_ms claim_p99_ms call_p50_ms call_p99_ms empty_claims \
            errors notifications calls wakeup_p50_ms wakeup_p99_ms enqueue_p50_ms \
-           enqueue_p99_ms samples missed; do
+           enqueue_p99_ms after_ack_p50_ms after_ack_p99_ms samples missed; do
     R[$key.$f]=$(get "$f" "$line")
   done
   if [ "${R[$key.empty_claims]:-0}" != "0" ]; then R[$key.flag]="*"; fi
@@ -283,7 +284,7 @@ for c in "${clients[@]}"; do
   pgbench_run "roofb.$c" 100 "$work/roofline_batch.sql" "$c" -t $((batch_tasks / 100 / c))
 done
 
-say "bench: 1M finished + 1M queued"
+say "bench: $backlog finished + $backlog queued"
 fill_trace 0
 fill_backlog
 for c in "${clients[@]}"; do
@@ -385,7 +386,7 @@ for c in "${clients[@]}"; do
     "$(ratio "${R[batch.$c.tasks_per_s]}" "${R[roofb.$c.tasks_per_s]}")"
 done
 echo
-echo "3. claim -> complete with a backlog: 1M queued in trace.task, 1M finished in trace.task_done"
+echo "3. claim -> complete with a backlog: $backlog queued in trace.task, $backlog finished in trace.task_done"
 echo "   (at the end: $big_queued queued, $big_done finished)"
 printf '%7s | %11s | %11s %7s %7s | %7s\n' clients "empty queue" backlog p50 p99 change
 for c in "${clients[@]}"; do
@@ -399,10 +400,10 @@ printf '%7s | %11s | %10s%1s %7s %7s | %7s   (batches of 100)\n' "$last" "${R[ba
   "$(pct "${R[bigb.tasks_per_s]}" "${R[batch.$last.tasks_per_s]}")"
 echo
 echo "4. Enqueue (tasks/s; ${enq_secs}s per point; a LISTEN trace_wakeup client attached)"
-printf '%7s | %12s %7s %7s %9s | %14s | %12s %14s\n' clients "enqueue_task" p50 p99 "wake-ups" \
+printf '%7s | %12s %7s %7s %11s | %14s | %12s %14s\n' clients "enqueue_task" p50 p99 "wake-ups" \
   "enqueue_tasks" "plain INSERT" "INSERT+notify"
 for c in "${clients[@]}"; do
-  printf '%7s | %11s%1s %7s %7s %9s | %13s%1s | %11s%1s %13s%1s\n' "$c" \
+  printf '%7s | %11s%1s %7s %7s %11s | %13s%1s | %11s%1s %13s%1s\n' "$c" \
     "${R[enq.$c.tasks_per_s]}" "${R[enq.$c.flag]:-}" "${R[enq.$c.call_p50_ms]}" "${R[enq.$c.call_p99_ms]}" \
     "${R[enq.$c.notifications]}/${R[enq.$c.calls]}" \
     "${R[enqb.$c.tasks_per_s]}" "${R[enqb.$c.flag]:-}" \
@@ -412,7 +413,8 @@ echo "   enqueue_task: one task and one NOTIFY per transaction; enqueue_tasks: 1
 echo "   plain INSERT (+ pg_notify): one row per transaction into a bare table, by pgbench."
 echo "   Wake-up latency at idle (enqueue_task sent -> notification received by the listener,"
 echo "   ${R[wake.samples]} samples, ${R[wake.missed]} missed): p50 ${R[wake.wakeup_p50_ms]} ms, p99 ${R[wake.wakeup_p99_ms]} ms;"
-echo "   the enqueue call itself: p50 ${R[wake.enqueue_p50_ms]} ms, p99 ${R[wake.enqueue_p99_ms]} ms."
+echo "   the enqueue call itself: p50 ${R[wake.enqueue_p50_ms]} ms, p99 ${R[wake.enqueue_p99_ms]} ms;"
+echo "   commit acknowledged to the enqueuer -> notification received: p50 ${R[wake.after_ack_p50_ms]} ms, p99 ${R[wake.after_ack_p99_ms]} ms."
 echo
 echo "5. synchronous_commit = off (claim -> complete, ${enq_secs}s per point)"
 printf '%7s | %9s %7s %7s | %9s | %8s | %10s\n' clients "claim>cmpl" p50 p99 roofline "trace/roof" "vs sync on"

@@ -6,9 +6,9 @@
  * inputs and produces those in its outputs.  This file checks that graph:
  * every dataset has one producer here, sources read nothing, each operator
  * has the inputs and outputs it needs, the jobs form no cycle, publish names
- * datasets of this DAG, and SQL placeholders name the job's inputs.  Inputs
- * that no job here produces are collected as external: whether another DAG
- * produces them is for deploy to decide, since only the database knows.
+ * datasets of this DAG, and SQL placeholders name the job's inputs.  Whether
+ * another DAG produces an input that no job here produces is for the
+ * database to say (trace.validate_model).
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -273,20 +273,12 @@ dag_graph_check(DagModel *model, DagReport *report)
 	foreach(lc, model->jobs)
 	{
 		JobModel   *job = lfirst(lc);
-		ListCell   *ic;
 
 		if (job->operator == NULL || job->operator[0] == '\0')
 			continue;
 		check_arity(job, report);
 		check_storage(job, report);
 		check_sql(job, report);
-		foreach(ic, job->inputs)
-		{
-			DatasetRef *in = lfirst(ic);
-
-			if (hash_search(producers, in->dataset, HASH_FIND, NULL) == NULL)
-				model->external_inputs = lappend(model->external_inputs, in);
-		}
 	}
 
 	foreach(lc, model->publish)

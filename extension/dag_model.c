@@ -19,6 +19,7 @@
 
 #include "pgtime.h"
 #include "utils/json.h"
+#include "utils/timestamp.h"
 
 #include "cron.h"
 #include "dag_graph.h"
@@ -794,9 +795,14 @@ load_trigger(DagLoad *ld, JobModel *job, const YamlNode *node, const char *path)
 	job->timezone = "UTC";
 	job->catchup = "last";
 	cron = yaml_map_get(node, "cron");
-	if (read_text(ld, cron, path_join(path, "cron"), &job->cron) &&
-		!cron_parse(job->cron, &spec, err, sizeof(err)))
-		dag_error(ld->report, path_join(path, "cron"), cron->line, cron->col, "%s", err);
+	if (read_text(ld, cron, path_join(path, "cron"), &job->cron))
+	{
+		if (!cron_parse(job->cron, &spec, err, sizeof(err)))
+			dag_error(ld->report, path_join(path, "cron"), cron->line, cron->col, "%s", err);
+		else if (TIMESTAMP_NOT_FINITE(cron_next(&spec, pg_tzset("UTC"), GetCurrentTimestamp())))
+			dag_error(ld->report, path_join(path, "cron"), cron->line, cron->col,
+					  "cron expression \"%s\" never fires", job->cron);
+	}
 	tz = yaml_map_get(node, "timezone");
 	if (tz != NULL && read_text(ld, tz, path_join(path, "timezone"), &job->timezone) &&
 		pg_tzset(job->timezone) == NULL)
@@ -1100,11 +1106,13 @@ dag_model_to_json(const DagModel *model, StringInfo out)
 		appendStringInfo(out, ", \"priority\": %d, \"materialize\": %s",
 						 job->priority, job->materialize ? "true" : "false");
 		json_text_field(out, "execution_strategy", job->execution_strategy);
+		if (job->query != NULL)
+			appendStringInfo(out, ", \"query_line\": %d, \"query_col\": %d",
+							 job->query_line, job->query_col);
 		json_text_field(out, "description", job->description);
 		appendStringInfoChar(out, '}');
 	}
 	appendStringInfoChar(out, ']');
 	json_refs(out, "publish", model->publish);
-	json_refs(out, "external_inputs", model->external_inputs);
 	appendStringInfoChar(out, '}');
 }

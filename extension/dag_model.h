@@ -58,7 +58,6 @@ typedef struct DagModel
 	char	   *description;
 	List	   *jobs;			/* of JobModel * */
 	List	   *publish;		/* of DatasetRef * */
-	List	   *external_inputs;	/* of DatasetRef *: produced by no job here */
 } DagModel;
 
 extern DagModel *dag_model_load(const char *text, size_t len, DagReport *report);

@@ -4,13 +4,17 @@
  *
  * Each pass runs a fixed list of steps, each a SQL function called in a
  * transaction of its own: expire overdue leases, release scheduled tasks that
- * fell due (with wake-ups), relay the outbox, and now and then keep the
- * task-history partitions.  Between passes it sleeps on its latch until the
+ * fell due (with wake-ups), fire cron schedules, run the tasks of the
+ * dispatcher runtime (aggregator, splitter, sql), cut over DAG versions that
+ * caught up, relay the outbox, and now and then keep the task-history
+ * partitions and drop old dataset versions.  Between passes it sleeps on its latch until the
  * next scheduled task is due, at most trace.dispatcher_interval.
  *
- * Crash-only: all state is in tables.  An ERROR ends the worker and the
- * postmaster starts it again; the first pass after a start reconciles
- * whatever was in flight, because every step is a query over table state.
+ * Crash-only: all state is in tables.  An ERROR in a step rolls that step's
+ * transaction back and is logged; the other steps go on.  A FATAL (or a
+ * kill) ends the worker and the postmaster starts it again; the first pass
+ * after a start reconciles whatever was in flight, because every step is a
+ * query over table state.
  * SIGTERM is the standard die(): the transaction in progress aborts whole,
  * so a half-relayed outbox batch is never committed.
  *-------------------------------------------------------------------------
@@ -47,6 +51,9 @@ typedef struct DispatcherStep
 static const DispatcherStep dispatcher_steps[] = {
 	{"expire_leases", "SELECT trace.expire_leases($1)"},
 	{"release_scheduled", "SELECT trace.release_scheduled($1)"},
+	{"fire_cron", "SELECT trace.fire_cron($1)"},
+	{"run_dispatcher_tasks", "SELECT trace.run_dispatcher_tasks($1)"},
+	{"cutover_ready", "SELECT trace.cutover_ready($1)"},
 	{"relay_outbox", "SELECT trace.relay_outbox($1)"},
 };
 
@@ -68,38 +75,54 @@ trace_dispatcher_register(void)
 }
 
 /*
- * Runs one SQL statement taking an int8 argument in a transaction of its own
- * and returns its single int8 result: -1 when the trace extension is not
- * installed in this database, NULL results read as -1 too.
+ * Runs one SQL statement (with at most one integer argument) in a
+ * transaction of its own and returns its single integer result; -1 when the
+ * trace extension is not installed in this database, when the result is
+ * NULL, or when the statement failed.  A failed step is logged and its
+ * transaction rolled back whole; the other steps go on, so one broken step
+ * cannot stop lease expiry.  FATAL and worse still end the worker.
  */
 static int64
 dispatcher_run_sql(const char *sql, int64 arg, int nargs, Oid argtype)
 {
-	int64		result = -1;
+	volatile int64 result = -1;
 	Datum		value = (argtype == INT4OID) ? Int32GetDatum((int32) arg) : Int64GetDatum(arg);
+	MemoryContext loop_context = CurrentMemoryContext;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	if (OidIsValid(get_extension_oid("trace", true)))
+	PG_TRY();
 	{
-		bool		isnull;
-		Datum		d;
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (OidIsValid(get_extension_oid("trace", true)))
+		{
+			bool		isnull;
+			Datum		d;
 
-		pgstat_report_activity(STATE_RUNNING, sql);
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "trace dispatcher: SPI_connect failed");
-		if (SPI_execute_with_args(sql, nargs, &argtype, &value, NULL, false, 1) != SPI_OK_SELECT
-			|| SPI_processed != 1)
-			elog(ERROR, "trace dispatcher: unexpected result from \"%s\"", sql);
-		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		if (!isnull)
-			result = (SPI_tuptable->tupdesc->attrs[0].atttypid == INT4OID)
-				? DatumGetInt32(d) : DatumGetInt64(d);
-		SPI_finish();
+			pgstat_report_activity(STATE_RUNNING, sql);
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "trace dispatcher: SPI_connect failed");
+			if (SPI_execute_with_args(sql, nargs, &argtype, &value, NULL, false, 1) != SPI_OK_SELECT
+				|| SPI_processed != 1)
+				elog(ERROR, "trace dispatcher: unexpected result from \"%s\"", sql);
+			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+			if (!isnull)
+				result = (SPI_tuptable->tupdesc->attrs[0].atttypid == INT4OID)
+					? DatumGetInt32(d) : DatumGetInt64(d);
+			SPI_finish();
+		}
+		PopActiveSnapshot();
+		CommitTransactionCommand();
 	}
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(loop_context);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		result = -1;
+	}
+	PG_END_TRY();
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
 	return result;
@@ -129,12 +152,13 @@ dispatcher_run_steps(void)
 	return more;
 }
 
-/* Keeps the task-history partitions; a failure is logged and retried later. */
+/* Keeps the task-history partitions and drops old dataset versions. */
 static void
 dispatcher_maintain_history(void)
 {
 	dispatcher_run_sql("SELECT 0::bigint FROM trace.maintain_task_history(make_interval(secs => $1))",
 					   trace_task_retention_s, 1, INT8OID);
+	dispatcher_run_sql("SELECT trace.drop_old_versions()", 0, 0, INT8OID);
 }
 
 /* How long to sleep: until the next scheduled task, at most the interval. */
@@ -173,6 +197,7 @@ trace_dispatcher_main(Datum main_arg)
 
 	BackgroundWorkerInitializeConnection(trace_database, NULL, 0);
 	pgstat_report_appname("trace dispatcher");
+	trace_dispatcher_publish_latch();
 	ereport(LOG,
 			(errmsg("trace dispatcher started in database \"%s\", interval %d ms",
 					trace_database, trace_dispatcher_interval_ms)));

@@ -24,6 +24,9 @@ int			trace_dispatcher_interval_ms = 1000;
 int			trace_dispatcher_batch = 1000;
 int			trace_task_retention_s = 7 * 24 * 3600;
 int			trace_max_payload_bytes = 1024 * 1024;
+int			trace_cutover_lock_timeout_ms = 100;
+int			trace_version_retention_s = 7 * 24 * 3600;
+int			trace_versions_kept = 2;
 
 void		_PG_init(void);
 
@@ -66,6 +69,27 @@ trace_define_gucs(void)
 							1024 * 1024, 1024, 256 * 1024 * 1024,
 							PGC_SUSET, GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("trace.cutover_lock_timeout",
+							"Longest wait of a cutover or rollback for readers' locks.",
+							"A cutover that cannot get its locks in time is retried later.",
+							&trace_cutover_lock_timeout_ms,
+							100, 1, 60 * 1000,
+							PGC_SUSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("trace.version_retention",
+							"How long retired dataset versions are kept for rollback.",
+							NULL,
+							&trace_version_retention_s,
+							7 * 24 * 3600, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("trace.versions_kept",
+							"How many retired versions of each dataset are kept whatever their age.",
+							NULL,
+							&trace_versions_kept,
+							2, 1, 1000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("trace");
 }
 
@@ -85,5 +109,6 @@ _PG_init(void)
 				 errhint("Add trace to shared_preload_libraries and restart the server.")));
 		return;
 	}
+	trace_shmem_install();
 	trace_dispatcher_register();
 }

@@ -126,6 +126,16 @@ emit(int level, int64_t task_id, int attempt, int udf, const char *msg)
     } else {
         char line[8448];
         int len;
+        char flat[8192];
+        size_t k;
+
+        /* One message, one line: newlines (libpq's, say) become spaces. */
+        for (k = 0; msg[k] && k + 1 < sizeof flat; k++)
+            flat[k] = (msg[k] == '\n' || msg[k] == '\r') ? ' ' : msg[k];
+        while (k > 0 && flat[k - 1] == ' ')
+            k--;
+        flat[k] = '\0';
+        msg = flat;
 
         if (task_id > 0)
             len = snprintf(line, sizeof line, "%s %-5s [%s] task %lld/%d:%s %s\n", ts,

@@ -40,15 +40,31 @@ COMMENT ON TABLE trace.org_role IS
 
 -- A job: what runs (operator, runtime, config) and how (retry policy, lease).
 -- The DAG deploy fills this table; trace.create_job makes stand-alone jobs.
+-- A job row never changes what it materializes: a deploy that changes a
+-- materialization-affecting property makes a new row (state 'building',
+-- bound to new dataset versions) beside the old one ('active'); cutover
+-- retires the old row, rollback brings it back.  Execution-only properties
+-- (retries, lease, timeout, concurrency, priority, trigger) change in place.
 CREATE TABLE trace.job (
     job_id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     org_id          text NOT NULL DEFAULT 'default',
     dag             text,
+    dag_version     int,
     name            text NOT NULL,
+    state           text NOT NULL DEFAULT 'active'
+                    CHECK (state IN ('active', 'building', 'retired')),
     operator        text NOT NULL,
+    operator_version int NOT NULL DEFAULT 1,
+    activation      text NOT NULL DEFAULT 'reactive'
+                    CHECK (activation IN ('reactive', 'source')),
     runtime         text NOT NULL
                     CHECK (runtime IN ('dispatcher', 'ecs_platform', 'lambda')),
     config          jsonb NOT NULL DEFAULT '{}',
+    trigger         jsonb,
+    materialize     boolean NOT NULL DEFAULT true,
+    execution_strategy text NOT NULL DEFAULT 'per_event',
+    concurrency     int CHECK (concurrency >= 1),
+    spec            jsonb,
     priority        int NOT NULL DEFAULT 0,
     max_attempts    int NOT NULL DEFAULT 5 CHECK (max_attempts BETWEEN 1 AND 1000),
     backoff         interval NOT NULL DEFAULT '2 seconds'
@@ -61,7 +77,8 @@ CREATE TABLE trace.job (
     paused          boolean NOT NULL DEFAULT false,
     created_at      timestamptz NOT NULL DEFAULT now()
 );
-CREATE UNIQUE INDEX job_name_key ON trace.job (org_id, dag, name) NULLS NOT DISTINCT;
+CREATE UNIQUE INDEX job_name_key ON trace.job (org_id, dag, name, dag_version) NULLS NOT DISTINCT;
+CREATE INDEX job_dag_idx ON trace.job (org_id, dag, state);
 COMMENT ON TABLE trace.job IS
     'Jobs: an operator, its runtime and config, and the retry and lease policy of its tasks';
 
@@ -166,6 +183,7 @@ CREATE TABLE trace.event (
     producer_task_id  bigint NOT NULL,
     producer_attempt  int NOT NULL,
     dataset_id        text NOT NULL,
+    dataset_version   int,
     partition_key     text NOT NULL,
     payload           jsonb NOT NULL,
     created_at        timestamptz NOT NULL DEFAULT now(),

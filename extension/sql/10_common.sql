@@ -4,11 +4,13 @@
 -- The org the calling login role acts for (see trace.org_role).  The views
 -- call it with the reader's privileges, hence SECURITY DEFINER.
 CREATE FUNCTION trace.caller_org() RETURNS text
-LANGUAGE sql STABLE SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT coalesce((SELECT o.org_id FROM trace.org_role o
-                     WHERE o.role_name = session_user), 'default')
+BEGIN
+    RETURN coalesce((SELECT o.org_id FROM trace.org_role o WHERE o.role_name = session_user),
+                    'default');
+END
 $$;
 COMMENT ON FUNCTION trace.caller_org() IS
     'The org of the calling login role (session_user), ''default'' unless mapped in trace.org_role';
@@ -38,13 +40,31 @@ COMMENT ON FUNCTION trace.require_arg(boolean, text) IS
 
 -- Sends the wake-up hint for a runtime.  NOTIFY is delivered at commit and
 -- identical payloads in one transaction are folded, so a bulk operation
--- costs one notification per runtime, not one per task.
+-- costs one notification per runtime, not one per task.  Tasks of the
+-- dispatcher runtime run in the dispatcher itself, which is woken through
+-- its latch after commit instead.
 CREATE FUNCTION trace.wake_workers(runtime text) RETURNS void
-LANGUAGE sql
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT pg_catalog.pg_notify('trace_wakeup', runtime) $$;
+AS $$
+BEGIN
+    IF runtime = 'dispatcher' THEN
+        PERFORM trace.wake_dispatcher();
+    ELSE
+        PERFORM pg_notify('trace_wakeup', runtime);
+    END IF;
+END
+$$;
 COMMENT ON FUNCTION trace.wake_workers(text) IS
-    'NOTIFY trace_wakeup with the runtime as payload; a hint only, the task table is the truth';
+    'NOTIFY trace_wakeup with the runtime as payload (the dispatcher: its latch); a hint only, the task table is the truth';
+
+-- Sets the dispatcher's latch when the calling transaction commits.
+CREATE FUNCTION trace.wake_dispatcher() RETURNS void
+LANGUAGE C
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'trace_wake_dispatcher';
+COMMENT ON FUNCTION trace.wake_dispatcher() IS
+    'Wakes the dispatcher when the calling transaction commits (nothing happens on rollback)';
 
 -- The delay before retry number `attempt`+1: exponential from the job's
 -- backoff, capped at its max_backoff, with +-20% jitter so a burst of

@@ -73,7 +73,8 @@ COMMENT ON FUNCTION trace.create_job(text, text, text, jsonb, int, interval, int
     'Creates a stand-alone job (outside any DAG) and returns its job_id';
 
 -- Inserts one task per payload for a job: queued (with a wake-up) when due,
--- scheduled when not_before is in the future, paused when the job is paused.
+-- scheduled when not_before is in the future or the job has a concurrency
+-- limit (the dispatcher admits those), paused when the job is paused.
 -- The caller has validated its arguments; event_ids, when given, pairs each
 -- payload with the event that caused it.
 CREATE FUNCTION trace.insert_tasks(
@@ -92,7 +93,7 @@ AS $$
 DECLARE
     due   timestamptz := coalesce(not_before, now());
     state text := CASE WHEN job.paused THEN 'paused'
-                       WHEN due > now() THEN 'scheduled'
+                       WHEN due > now() OR job.concurrency IS NOT NULL THEN 'scheduled'
                        ELSE 'queued' END;
 BEGIN
     RETURN QUERY
@@ -106,6 +107,8 @@ BEGIN
     RETURNING task_id;
     IF state = 'queued' THEN
         PERFORM trace.wake_workers(job.runtime);
+    ELSIF state = 'scheduled' THEN
+        PERFORM trace.wake_dispatcher();
     END IF;
 END
 $$;

@@ -46,11 +46,59 @@ $$;
 COMMENT ON FUNCTION trace.raise_lease_error(bigint, int, uuid) IS
     'Raises the error explaining why a fenced call did not match (TR001 stale lease, TR004 unknown task, 22004 NULL)';
 
--- Leases up to max_tasks queued tasks of the given runtimes, highest priority
--- first, then oldest, and returns them in that order.  FOR UPDATE SKIP LOCKED lets any number of claimers run
--- at once without ever handing one task to two of them.  With several
--- runtimes each is probed through the claim index (O(log n) each) and the
--- best max_tasks are kept; the others are unlocked at commit.
+-- Leases up to max_tasks queued tasks of an org for the given runtimes,
+-- highest priority first, then oldest, and returns them in that order.  FOR
+-- UPDATE SKIP LOCKED lets any number of claimers run at once without ever
+-- handing one task to two of them.  With several runtimes each is probed
+-- through the claim index (O(log n) each) and the best max_tasks are kept;
+-- the others are unlocked at commit.  The one claim path: workers reach it
+-- through trace.claim_tasks, the dispatcher's own executor directly.
+CREATE FUNCTION trace.claim(org text, worker_id text, runtimes text[], max_tasks int, lease interval)
+RETURNS TABLE (task_id bigint, attempt int, lease_token uuid, lease_expires_at timestamptz,
+               job_id bigint, operator text, runtime text, mode text, payload jsonb)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    WITH candidate AS (
+        SELECT c.task_id
+        FROM unnest(claim.runtimes) AS r(runtime)
+        CROSS JOIN LATERAL (
+            SELECT t.task_id, t.priority
+            FROM trace.task t
+            WHERE t.org_id = claim.org AND t.runtime = r.runtime AND t.state = 'queued'
+            ORDER BY t.priority DESC, t.task_id
+            LIMIT claim.max_tasks
+            FOR UPDATE SKIP LOCKED) c
+        ORDER BY c.priority DESC, c.task_id
+        LIMIT claim.max_tasks),
+    claimed AS (
+        UPDATE trace.task t
+        SET state = 'running',
+            attempt = t.attempt + 1,
+            lease = coalesce(claim.lease, t.lease),
+            lease_token = gen_random_uuid(),
+            lease_expires_at = now() + coalesce(claim.lease, t.lease),
+            deadline_at = now() + t.timeout,
+            worker_id = claim.worker_id,
+            started_at = now()
+        FROM candidate
+        WHERE t.task_id = candidate.task_id
+        RETURNING t.task_id, t.attempt, t.lease_token, t.lease_expires_at,
+                  t.job_id, t.operator, t.runtime, t.mode, t.payload, t.priority)
+    SELECT c.task_id, c.attempt, c.lease_token, c.lease_expires_at,
+           c.job_id, c.operator, c.runtime, c.mode, c.payload
+    FROM claimed c
+    ORDER BY c.priority DESC, c.task_id;
+END
+$$;
+COMMENT ON FUNCTION trace.claim(text, text, text[], int, interval) IS
+    'The one claim path: leases queued tasks of an org (FOR UPDATE SKIP LOCKED), best first';
+
+-- Leases up to max_tasks queued tasks of the given runtimes for the
+-- caller's org; see trace.claim.
 CREATE FUNCTION trace.claim_tasks(
     worker_id text,
     runtimes  text[],
@@ -61,9 +109,6 @@ RETURNS TABLE (task_id bigint, attempt int, lease_token uuid, lease_expires_at t
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-#variable_conflict use_column
-DECLARE
-    org text := trace.caller_org();
 BEGIN
     IF claim_tasks.worker_id IS NULL OR claim_tasks.runtimes IS NULL
        OR claim_tasks.max_tasks IS NULL THEN
@@ -80,38 +125,9 @@ BEGIN
         RAISE EXCEPTION 'argument "lease" must be more than 0 and at most 1 day'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-
-    RETURN QUERY
-    WITH candidate AS (
-        SELECT c.task_id
-        FROM unnest(claim_tasks.runtimes) AS r(runtime)
-        CROSS JOIN LATERAL (
-            SELECT t.task_id, t.priority
-            FROM trace.task t
-            WHERE t.org_id = org AND t.runtime = r.runtime AND t.state = 'queued'
-            ORDER BY t.priority DESC, t.task_id
-            LIMIT claim_tasks.max_tasks
-            FOR UPDATE SKIP LOCKED) c
-        ORDER BY c.priority DESC, c.task_id
-        LIMIT claim_tasks.max_tasks),
-    claimed AS (
-    UPDATE trace.task t
-    SET state = 'running',
-        attempt = t.attempt + 1,
-        lease = coalesce(claim_tasks.lease, t.lease),
-        lease_token = gen_random_uuid(),
-        lease_expires_at = now() + coalesce(claim_tasks.lease, t.lease),
-        deadline_at = now() + t.timeout,
-        worker_id = claim_tasks.worker_id,
-        started_at = now()
-    FROM candidate
-    WHERE t.task_id = candidate.task_id
-    RETURNING t.task_id, t.attempt, t.lease_token, t.lease_expires_at,
-              t.job_id, t.operator, t.runtime, t.mode, t.payload, t.priority)
-    SELECT c.task_id, c.attempt, c.lease_token, c.lease_expires_at,
-           c.job_id, c.operator, c.runtime, c.mode, c.payload
-    FROM claimed c
-    ORDER BY c.priority DESC, c.task_id;
+    RETURN QUERY SELECT * FROM trace.claim(trace.caller_org(), claim_tasks.worker_id,
+                                           claim_tasks.runtimes, claim_tasks.max_tasks,
+                                           claim_tasks.lease);
 END
 $$;
 COMMENT ON FUNCTION trace.claim_tasks(text, text[], int, interval) IS
@@ -135,6 +151,11 @@ BEGIN
                'priority', t.priority, 'max_attempts', t.max_attempts,
                'payload', t.payload, 'event_id', t.event_id,
                'dag_version', t.dag_version,
+               'event', (SELECT jsonb_build_object('event_id', e.event_id, 'dataset_id', e.dataset_id,
+                                                   'dataset_version', e.dataset_version,
+                                                   'partition_key', e.partition_key,
+                                                   'producer_task_id', e.producer_task_id)
+                         FROM trace.event e WHERE e.event_id = t.event_id),
                'job', jsonb_build_object('job_id', j.job_id, 'dag', j.dag, 'name', j.name,
                                          'operator', j.operator, 'runtime', j.runtime,
                                          'config', j.config))

@@ -16,11 +16,15 @@ CREATE FUNCTION trace.move_to_done(
     results      jsonb[],
     errors       text[])
 RETURNS TABLE (task_id bigint, state text)
-LANGUAGE sql
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     WITH input AS (
-        SELECT * FROM unnest(task_ids, attempts, lease_tokens, states, results, errors)
+        SELECT * FROM unnest(move_to_done.task_ids, move_to_done.attempts, move_to_done.lease_tokens,
+                             move_to_done.states, move_to_done.results, move_to_done.errors)
             AS i(task_id, attempt, lease_token, state, result, error)
     ), ended AS (
         DELETE FROM trace.task t
@@ -43,7 +47,8 @@ AS $$
            e.final_result, e.final_error, e.event_id, e.dag_version, e.created_at,
            e.started_at, now()
     FROM ended e
-    RETURNING task_done.task_id, task_done.state
+    RETURNING task_done.task_id, task_done.state;
+END
 $$;
 COMMENT ON FUNCTION trace.move_to_done(bigint[], int[], uuid[], text[], jsonb[], text[]) IS
     'The one path that ends tasks: moves them to trace.task_done, fenced when a lease is given';

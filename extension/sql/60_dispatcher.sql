@@ -39,22 +39,48 @@ COMMENT ON FUNCTION trace.expire_leases(int) IS
     'Ends attempts whose lease expired or whose timeout passed (retry, fail or cancel); returns how many';
 
 -- Makes scheduled tasks whose not_before has passed claimable, and wakes the
--- workers of their runtimes (one NOTIFY per runtime).
+-- workers of their runtimes (one NOTIFY per runtime).  Tasks of a job with a
+-- concurrency limit are admitted only while fewer than the limit are queued
+-- or running.
 CREATE FUNCTION trace.release_scheduled(max_tasks int DEFAULT 10000)
 RETURNS int
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    released int;
-    runtimes text[];
+    limited record;
+    released int := 0;
+    n int;
+    runtimes text[] := '{}';
+    rts text[];
     rt text;
 BEGIN
     PERFORM trace.require_arg(max_tasks IS NULL, 'max_tasks');
+    FOR limited IN
+        SELECT j.job_id, j.runtime, j.concurrency - (SELECT count(*) FROM trace.task a
+                                                     WHERE a.job_id = j.job_id
+                                                       AND a.state IN ('queued', 'running')) AS free
+        FROM trace.job j WHERE j.concurrency IS NOT NULL AND j.state <> 'retired'
+    LOOP
+        CONTINUE WHEN limited.free <= 0;
+        UPDATE trace.task t SET state = 'queued'
+        WHERE t.task_id IN (SELECT s.task_id FROM trace.task s
+                            WHERE s.job_id = limited.job_id AND s.state = 'scheduled'
+                              AND s.not_before <= now()
+                            ORDER BY s.not_before, s.task_id LIMIT limited.free
+                            FOR UPDATE SKIP LOCKED);
+        GET DIAGNOSTICS n = ROW_COUNT;
+        IF n > 0 THEN
+            released := released + n;
+            runtimes := runtimes || limited.runtime;
+        END IF;
+    END LOOP;
     WITH due AS (
-        SELECT task_id FROM trace.task
-        WHERE state = 'scheduled' AND not_before <= now()
-        ORDER BY not_before
+        SELECT t.task_id FROM trace.task t
+        WHERE t.state = 'scheduled' AND t.not_before <= now()
+          AND NOT EXISTS (SELECT 1 FROM trace.job j
+                          WHERE j.job_id = t.job_id AND j.concurrency IS NOT NULL)
+        ORDER BY t.not_before
         LIMIT max_tasks
         FOR UPDATE SKIP LOCKED
     ), moved AS (
@@ -62,15 +88,16 @@ BEGIN
         FROM due WHERE t.task_id = due.task_id
         RETURNING t.runtime
     )
-    SELECT count(*), array_agg(DISTINCT runtime) INTO released, runtimes FROM moved;
-    FOREACH rt IN ARRAY coalesce(runtimes, '{}') LOOP
+    SELECT count(*), array_agg(DISTINCT runtime) INTO n, rts FROM moved;
+    released := released + n;
+    FOREACH rt IN ARRAY (SELECT coalesce(array_agg(DISTINCT x), '{}') FROM unnest(runtimes || coalesce(rts, '{}')) x) LOOP
         PERFORM trace.wake_workers(rt);
     END LOOP;
     RETURN released;
 END
 $$;
 COMMENT ON FUNCTION trace.release_scheduled(int) IS
-    'Queues scheduled tasks that are due and wakes their workers; returns how many';
+    'Queues scheduled tasks that are due (within job concurrency limits) and wakes their workers; returns how many';
 
 -- Relays 'notify' outbox rows as NOTIFY, oldest first.  Deleting the rows and
 -- queueing the notifications happen in one transaction: both or neither.
@@ -171,15 +198,16 @@ $$;
 COMMENT ON FUNCTION trace.maintain_task_history(interval) IS
     'Creates the next days'' task_done partitions and drops those past the retention';
 
--- Milliseconds until the earliest scheduled task is due (NULL when none), so
--- the dispatcher can sleep exactly that long rather than poll.
+-- Milliseconds until the earliest scheduled task or cron slot is due (NULL
+-- when none), so the dispatcher can sleep exactly that long, not poll.
 CREATE FUNCTION trace.next_due_ms()
 RETURNS bigint
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT greatest(0, ceil(extract(epoch FROM min(not_before) - now()) * 1000))::bigint
-    FROM trace.task WHERE state = 'scheduled'
+    SELECT greatest(0, ceil(extract(epoch FROM least(
+               (SELECT min(not_before) FROM trace.task WHERE state = 'scheduled'),
+               (SELECT min(next_slot) FROM trace.cron_state)) - now()) * 1000))::bigint
 $$;
 COMMENT ON FUNCTION trace.next_due_ms() IS
-    'Milliseconds until the next scheduled task is due, NULL when none is scheduled';
+    'Milliseconds until the next scheduled task or cron slot is due, NULL when none';

@@ -16,6 +16,11 @@ use Test::More;
 
 our @EXPORT = qw(trace_node dispatcher_pid wait_for_dispatcher sqlstate_of log_offset);
 
+# Every wait here is for something that takes a few seconds at most; fail
+# in one minute rather than the default three, unless told otherwise.
+$PostgreSQL::Test::Utils::timeout_default = 60
+  unless $ENV{PG_TEST_TIMEOUT_DEFAULT};
+
 # Starts a node named $name with trace preloaded; extra lines of
 # postgresql.conf may be given.  Returns the started node.
 sub trace_node
