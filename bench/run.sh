@@ -262,7 +262,22 @@ say() { printf '%s\n' "$*" >&2; }
 
 # --- measurements ----------------------------------------------------------
 
+# Share of CPU time in use over one second, from /proc/stat: the machine
+# may be shared, and anything else running skews every figure.
+cpu_busy() {
+  local a b
+  a=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat)
+  sleep 1
+  b=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat)
+  awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ");
+    u = y[1] - x[1]; i = y[2] - x[2]; printf "%.0f", (u + i > 0) ? 100 * u / (u + i) : 0 }'
+}
+
+busy_before=$(cpu_busy)
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+if [ "$busy_before" -gt 20 ]; then
+  say "bench: warning: the machine is already ${busy_before}% busy; the figures will be noisy"
+fi
 started=$(date +%s)
 say "bench: cluster on port $port in $work; ${secs}s per point, clients ${clients[*]}"
 
@@ -362,7 +377,8 @@ echo "Trace benchmark: PostgreSQL $pgversion, $(nproc) cores, $(awk '/MemTotal/ 
 echo "shared_buffers=1GB max_wal_size=8GB checkpoint_timeout=30min jit=off; synchronous_commit=on unless noted"
 echo "${secs}s per timed point; batched points run to $batch_tasks tasks; one libpq connection per client;"
 echo "each call is its own transaction.  Roofline: pgbench -M prepared on the same cluster."
-echo "load average before/after: $load_before / $load_after; took ${elapsed}s"
+echo "CPU in use before start: ${busy_before}%; load average before/after: $load_before / $load_after; took ${elapsed}s"
+[ "$busy_before" -le 20 ] || echo "WARNING: other processes were using the CPU before the run: figures are noisy"
 echo
 echo "1. One task per call (tasks/s; claim latency in ms)"
 printf '%7s | %9s %7s %7s | %9s %7s %7s | %9s %8s | %8s\n' \

@@ -32,7 +32,7 @@ SELECT test.try(format('SELECT trace.emit_event(%s, %s, %L, NULL, ''1'', ''{}'')
 SELECT test.try(format('SELECT trace.emit_event(%s, %s, %L, ''d'', NULL, ''{}'')', :r_task_id, :r_attempt, :'r_lease_token'));
 SELECT test.try(format('SELECT trace.emit_event(%s, %s, %L, ''d'', ''1'', NULL)', :r_task_id, :r_attempt, :'r_lease_token'));
 SELECT test.try(format('SELECT trace.emit_event(%s, %s, %L, '''', ''1'', ''{}'')', :r_task_id, :r_attempt, :'r_lease_token'));
-SELECT test.try(format('SELECT trace.emit_event(%s, %s, %L, repeat(''d'', 201), ''1'', ''{}'')', :r_task_id, :r_attempt, :'r_lease_token'));
+SELECT test.try(format('SELECT trace.emit_event(%s, %s, %L, repeat(''d'', 64), ''1'', ''{}'')', :r_task_id, :r_attempt, :'r_lease_token'));
 SELECT test.try(format('SELECT trace.emit_event(%s, %s, %L, ''d'', repeat(''k'', 1001), ''{}'')', :r_task_id, :r_attempt, :'r_lease_token'));
 SET trace.max_payload_bytes = '4kB';
 SELECT test.try(format($$SELECT trace.emit_event(%s, %s, %L, 'd', '1', jsonb_build_object('blob', repeat('x', 5000)))$$, :r_task_id, :r_attempt, :'r_lease_token'));

@@ -5,7 +5,8 @@
  * File syntax, as postgresql.conf:   name = value   # comment
  * Values may be quoted with '...' or "..." (then # and spaces are literal;
  * a doubled quote inside stands for itself).  Names accept - or _.
- * Environment: TRACE_<NAME> in upper case, e.g. TRACE_CONNINFO.
+ * Environment: TRACE_<NAME> in upper case, e.g. TRACE_CONNINFO; an empty
+ * variable counts as unset.
  * Flags: --name=value or --name value.
  */
 #define _GNU_SOURCE
@@ -505,7 +506,7 @@ config_load(worker_config *cfg, int argc, char **argv, char *const *envp, int *o
     }
     end = i;
     if (file == NULL)
-        file = env_get(envp, "TRACE_CONFIG");
+        file = env_get(envp, "TRACE_CONFIG");   /* "" = none */
     if (file && *file) {
         text = read_file(file, err, errlen);
         if (text == NULL || config_parse_text(cfg, text, file, err, errlen) < 0)
@@ -528,7 +529,8 @@ config_load(worker_config *cfg, int argc, char **argv, char *const *envp, int *o
             var[6 + j] = (char) toupper((unsigned char) entries[k].name[j]);
         var[6 + j] = '\0';
         v = env_get(envp, var);
-        if (v && set_entry(cfg, &entries[k], v, var, err, errlen) < 0)
+        /* An empty variable counts as unset (VAR= clears, as in most tools). */
+        if (v && *v && set_entry(cfg, &entries[k], v, var, err, errlen) < 0)
             goto fail;
     }
 

@@ -88,8 +88,10 @@ listener_consume(listener *l, const char *runtimes, int *wake)
     if (!l->listening || l->pc.conn == NULL)
         return -1;
     if (!PQconsumeInput(l->pc.conn) || PQstatus(l->pc.conn) != CONNECTION_OK) {
-        log_msg(LOG_WARN, "listen connection lost: %s; reconnecting (polling meanwhile)",
-                PQerrorMessage(l->pc.conn));
+        char msg[512];
+
+        first_line(msg, sizeof msg, PQerrorMessage(l->pc.conn));
+        log_msg(LOG_WARN, "listen connection lost: %s; reconnecting (polling meanwhile)", msg);
         pgc_close(&l->pc);
         l->listening = 0;
         l->pc.next_try_ms = 0;

@@ -74,7 +74,7 @@ schedule_retry(pgconn *c)
 }
 
 /* libpq messages end with a newline; keep the first line, trimmed. */
-static void
+void
 first_line(char *dst, size_t n, const char *src)
 {
     size_t i = 0;
@@ -86,6 +86,18 @@ first_line(char *dst, size_t n, const char *src)
         i++;
     }
     dst[i] = '\0';
+}
+
+/* Server notices (and the FATAL a terminated backend sends) go to our log,
+ * not raw to stderr as libpq's default does. */
+static void
+notice_to_log(void *arg, const char *message)
+{
+    pgconn *c = arg;
+    char line[512];
+
+    first_line(line, sizeof line, message);
+    log_msg(LOG_DEBUG, "%s connection: server said: %s", c->name, line);
 }
 
 int
@@ -128,12 +140,16 @@ pgc_try_connect(pgconn *c, char *err, size_t errlen)
         schedule_retry(c);
         return -1;
     }
+    PQsetNoticeProcessor(c->conn, notice_to_log, c);
     if (c->failures > 0 || c->ever_connected) {
         char where[512];
 
         pgc_describe(c->conninfo, where, sizeof where);
-        log_msg(LOG_INFO, "%s connection re-established (%s) after %d failed attempt(s)",
-                c->name, where, c->failures);
+        if (c->failures > 0)
+            log_msg(LOG_INFO, "%s connection re-established (%s) after %d failed attempt(s)",
+                    c->name, where, c->failures);
+        else
+            log_msg(LOG_INFO, "%s connection re-established (%s)", c->name, where);
     }
     c->failures = 0;
     c->ever_connected = 1;

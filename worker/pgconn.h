@@ -67,6 +67,9 @@ void pgc_destroy(pgconn *c);
 
 int pgc_connected(const pgconn *c);
 
+/* The first line of a (libpq) message, without the newline. */
+void first_line(char *dst, size_t n, const char *src);
+
 /* "host=... port=... dbname=... user=..." from a conninfo, without the
  * password or any other parameter, for logs. */
 void pgc_describe(const char *conninfo, char *buf, size_t n);

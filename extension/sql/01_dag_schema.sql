@@ -51,6 +51,7 @@ CREATE TABLE trace.dag_version (
     deployed_by     name NOT NULL DEFAULT session_user,
     created_at      timestamptz NOT NULL DEFAULT now(),
     activated_at    timestamptz,
+    replaced_version int,
     PRIMARY KEY (org_id, dag, version)
 );
 COMMENT ON TABLE trace.dag_version IS

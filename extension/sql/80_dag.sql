@@ -99,9 +99,9 @@ LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT jsonb_build_object(
-        'max_attempts', job->'max_attempts', 'backoff_ms', job->'backoff_ms',
-        'max_backoff_ms', job->'max_backoff_ms', 'lease_ms', job->'lease_ms',
-        'timeout_ms', job->'timeout_ms', 'concurrency', job->'concurrency',
+        'retries.max_attempts', job->'max_attempts', 'retries.backoff', job->'backoff_ms',
+        'retries.max_backoff', job->'max_backoff_ms', 'lease', job->'lease_ms',
+        'timeout', job->'timeout_ms', 'concurrency', job->'concurrency',
         'priority', job->'priority', 'trigger', job->'trigger')
 $$;
 
@@ -111,11 +111,11 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT jsonb_build_object(
-        'max_attempts', j.max_attempts,
-        'backoff_ms', (extract(epoch FROM j.backoff) * 1000)::bigint,
-        'max_backoff_ms', (extract(epoch FROM j.max_backoff) * 1000)::bigint,
-        'lease_ms', (extract(epoch FROM j.lease) * 1000)::bigint,
-        'timeout_ms', (extract(epoch FROM j.timeout) * 1000)::bigint,
+        'retries.max_attempts', j.max_attempts,
+        'retries.backoff', (extract(epoch FROM j.backoff) * 1000)::bigint,
+        'retries.max_backoff', (extract(epoch FROM j.max_backoff) * 1000)::bigint,
+        'lease', (extract(epoch FROM j.lease) * 1000)::bigint,
+        'timeout', (extract(epoch FROM j.timeout) * 1000)::bigint,
         'concurrency', j.concurrency, 'priority', j.priority, 'trigger', j.trigger)
 $$;
 
@@ -150,7 +150,7 @@ BEGIN
         changed := ARRAY(SELECT e.key FROM jsonb_each(trace.job_spec(j)) e
                          WHERE e.value IS DISTINCT FROM old.spec->e.key ORDER BY e.key);
         IF NOT rebuild_strategy THEN
-            changed := array_remove(changed, 'execution_strategy');
+            changed := array_remove(changed, 'execution_strategy'::text);
         END IF;
         IF cardinality(changed) > 0 THEN
             steps := steps || jsonb_build_object(j->>'name', jsonb_build_object(
@@ -162,7 +162,7 @@ BEGIN
                          WHERE e.value IS DISTINCT FROM trace.job_row_execution(old)->e.key
                          ORDER BY e.key);
         IF trace.job_spec(j)->'execution_strategy' IS DISTINCT FROM old.spec->'execution_strategy' THEN
-            changed := changed || 'execution_strategy';
+            changed := changed || 'execution_strategy'::text;
         END IF;
         steps := steps || jsonb_build_object(j->>'name', CASE
             WHEN cardinality(changed) > 0 THEN jsonb_build_object('action', 'updated',

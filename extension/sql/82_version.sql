@@ -255,9 +255,13 @@ BEGIN
         END IF;
     END LOOP;
 
+    -- a first activation remembers the version it replaced: a rollback's target
+    UPDATE trace.dag_version v
+    SET replaced_version = (SELECT d.active_version FROM trace.dag d WHERE d.org_id = org AND d.dag = dag)
+    WHERE v.org_id = org AND v.dag = dag AND v.version = version AND v.activated_at IS NULL;
     UPDATE trace.dag_version v SET state = 'superseded'
     WHERE v.org_id = org AND v.dag = dag AND v.state = 'active' AND v.version <> version;
-    UPDATE trace.dag_version v SET state = 'active', activated_at = now()
+    UPDATE trace.dag_version v SET state = 'active', activated_at = coalesce(v.activated_at, now())
     WHERE v.org_id = org AND v.dag = dag AND v.version = version;
     UPDATE trace.dag d SET active_version = version WHERE d.org_id = org AND d.dag = dag;
 END
@@ -402,8 +406,8 @@ COMMENT ON FUNCTION trace.cutover_ready(int) IS
     'Cuts over every building DAG version that has caught up; returns how many';
 
 -- Rolls a DAG back in one transaction.  During a rebuild: the building
--- version is discarded and the active one stays.  Otherwise: the previous
--- version (or to_version) becomes active again with its pointer set and
+-- version is discarded and the active one stays.  Otherwise: the version the
+-- active one replaced (or to_version) becomes active again with its pointer set and
 -- jobs; the rolled-back version's jobs stop, queued tasks are canceled and
 -- running ones see 'canceled' at their next heartbeat.
 CREATE FUNCTION trace.rollback_dag(dag text, to_version int DEFAULT NULL)
@@ -432,8 +436,8 @@ BEGIN
         RETURN;
     END IF;
     IF to_version IS NULL THEN
-        SELECT max(v.version) INTO target FROM trace.dag_version v
-        WHERE v.org_id = org AND v.dag = dag AND v.version < active AND v.activated_at IS NOT NULL;
+        SELECT v.replaced_version INTO target FROM trace.dag_version v
+        WHERE v.org_id = org AND v.dag = dag AND v.version = active;
         IF target IS NULL THEN
             RAISE EXCEPTION 'DAG "%" has no earlier version to roll back to', dag
                 USING ERRCODE = 'TR013', HINT = 'Version ' || active || ' is its first active version.';
@@ -442,10 +446,10 @@ BEGIN
         target := to_version;
         IF NOT EXISTS (SELECT 1 FROM trace.dag_version v
                        WHERE v.org_id = org AND v.dag = dag AND v.version = target
-                         AND v.activated_at IS NOT NULL AND v.version < active) THEN
+                         AND v.state = 'superseded' AND v.version < active) THEN
             RAISE EXCEPTION 'cannot roll DAG "%" back to version %', dag, to_version
                 USING ERRCODE = 'TR013',
-                      HINT = format('Roll back to an earlier version that was once active (the active one is %s).', active);
+                      HINT = format('Roll back to an earlier version that was active and was not rolled back (the active one is %s).', active);
         END IF;
     END IF;
     IF EXISTS (SELECT 1 FROM trace.version_dataset vd
@@ -490,7 +494,7 @@ BEGIN
                                       WHERE r.dataset_uuid = dv.dataset_uuid AND r.state = 'retired'
                                       ORDER BY r.version DESC
                                       LIMIT current_setting('trace.versions_kept')::int))
-        ORDER BY dv.version DESC
+        ORDER BY dv.kind = 'table', dv.version DESC
     LOOP
         BEGIN
             EXECUTE format('DROP %s IF EXISTS %s', CASE v.kind WHEN 'view' THEN 'VIEW' ELSE 'TABLE' END,

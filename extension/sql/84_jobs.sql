@@ -78,7 +78,7 @@ BEGIN
     PERFORM trace.require_arg(payload IS NULL, 'payload');
     PERFORM trace.check_payload(payload, 'payload');
     SELECT * INTO j FROM trace.job
-    WHERE job_id = ANY (trace.dag_job_ids(dag, job)) AND state = 'active';
+    WHERE job_id = ANY (trace.dag_job_ids(trigger_job.dag, trigger_job.job)) AND state = 'active';
     IF NOT FOUND THEN
         RAISE EXCEPTION 'job "%" of DAG "%" is not active yet', job, dag
             USING ERRCODE = 'TR005', HINT = 'A job being built runs when its version is cut over.';
