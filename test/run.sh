@@ -24,7 +24,7 @@ else
 fi
 work=$(mktemp -d /tmp/trace-test.XXXXXX)
 mkdir -p "$work/out" "$work/tmp"
-cp -r "$here/sql" "$here/expected" "$here/test" "$work/"
+cp -r "$here/sql" "$here/expected" "$here/test" "$here/dags" "$work/"
 [ "$(id -u)" -eq 0 ] && chown -R postgres "$work"
 cd "$work" || exit 1
 

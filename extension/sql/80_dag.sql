@@ -343,6 +343,7 @@ DECLARE
     j trace.job;
     i jsonb;
     o jsonb;
+    output_index int := 0;
     d trace.dataset;
     new_version int;
     relation text;
@@ -378,7 +379,7 @@ BEGIN
         FROM trace.dataset_version dv WHERE dv.dataset_uuid = d.dataset_uuid;
         relation := trace.version_relation(d.dataset_num, new_version);
         BEGIN
-            kind := trace.create_version_relation(j, relation);
+            kind := trace.create_version_relation(j, relation, output_index);
         EXCEPTION WHEN syntax_error_or_access_rule_violation OR data_exception
                     OR undefined_function OR undefined_column OR undefined_table THEN
             RAISE EXCEPTION 'invalid DAG at line %, column %: the query of job "%" does not run: %',
@@ -392,6 +393,7 @@ BEGIN
         VALUES (d.dataset_uuid, new_version, org, version, j.job_id, 'building', kind, relation);
         INSERT INTO trace.job_output (job_id, dataset_uuid, version)
         VALUES (j.job_id, d.dataset_uuid, new_version);
+        output_index := output_index + 1;
     END LOOP;
     RETURN j;
 END

@@ -84,11 +84,41 @@ BEGIN
 END
 $$;
 
+-- The columns of the chain tables written by block_follower and
+-- range_ingest, whose outputs are, in order: blocks, transactions, logs.
+-- Hashes and addresses are bytea, amounts numeric; partition_key is the
+-- block number.  NULL for other operators and positions.
+CREATE FUNCTION trace.chain_table_columns(operator text, output_index int) RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN operator NOT IN ('block_follower', 'range_ingest') THEN NULL
+    WHEN output_index = 0 THEN
+        'chain_id bigint NOT NULL, block_number bigint NOT NULL, block_hash bytea NOT NULL, '
+        'parent_hash bytea NOT NULL, block_timestamp timestamptz NOT NULL, miner bytea, '
+        'gas_used numeric, gas_limit numeric, base_fee_per_gas numeric, tx_count int NOT NULL, '
+        'log_count int NOT NULL, PRIMARY KEY (chain_id, block_number)'
+    WHEN output_index = 1 THEN
+        'chain_id bigint NOT NULL, block_number bigint NOT NULL, block_timestamp timestamptz NOT NULL, '
+        'tx_index int NOT NULL, tx_hash bytea NOT NULL, from_address bytea NOT NULL, to_address bytea, '
+        'value numeric NOT NULL, gas numeric, gas_price numeric, nonce numeric, input bytea, '
+        'status smallint, PRIMARY KEY (chain_id, block_number, tx_index)'
+    WHEN output_index = 2 THEN
+        'chain_id bigint NOT NULL, block_number bigint NOT NULL, block_timestamp timestamptz NOT NULL, '
+        'tx_index int NOT NULL, log_index int NOT NULL, tx_hash bytea NOT NULL, address bytea NOT NULL, '
+        'topic0 bytea, topic1 bytea, topic2 bytea, topic3 bytea, data bytea, '
+        'PRIMARY KEY (chain_id, block_number, log_index)'
+    END
+$$;
+COMMENT ON FUNCTION trace.chain_table_columns(text, int) IS
+    'Column definitions of the chain tables (outputs 0, 1, 2 of block_follower and range_ingest: blocks, transactions, logs)';
+
 -- Creates the relation of a new dataset version for its producing job:
--- a table (partition_key, producer_task_id, row jsonb) for operators that
+-- the chain tables for block_follower and range_ingest; a table
+-- (partition_key, producer_task_id, row jsonb) for other operators that
 -- write rows; for sql jobs a table shaped by the query, or a view when the
 -- job is virtual.  Returns the kind, 'table' or 'view'.
-CREATE FUNCTION trace.create_version_relation(j trace.job, relation text) RETURNS text
+CREATE FUNCTION trace.create_version_relation(j trace.job, relation text, output_index int) RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -106,6 +136,9 @@ BEGIN
             E'CREATE TABLE %s AS SELECT NULL::text AS partition_key, NULL::bigint AS producer_task_id, q.* FROM (\n%s\n) q WITH NO DATA',
             relation, replace(query, '$1', 'NULL::text')), NULL);
         EXECUTE format('ALTER TABLE %s ALTER partition_key SET NOT NULL, ALTER producer_task_id SET NOT NULL', relation);
+    ELSIF trace.chain_table_columns(j.operator, output_index) IS NOT NULL THEN
+        EXECUTE format('CREATE TABLE %s (partition_key text NOT NULL, producer_task_id bigint NOT NULL, %s)',
+                       relation, trace.chain_table_columns(j.operator, output_index));
     ELSE
         EXECUTE format('CREATE TABLE %s (partition_key text NOT NULL, producer_task_id bigint NOT NULL, "row" jsonb NOT NULL)',
                        relation);
