@@ -388,8 +388,9 @@ BEGIN
 END
 $$;
 
--- Takes the per-DAG lock that serializes deploy, cutover and rollback, and
--- bounds how long pointer moves wait for readers.
+-- Takes the per-DAG lock that serializes deploy, cutover and rollback.
+-- (The caller bounds its own wait for readers' locks: a GUC set here would
+-- be undone when this function returns.)
 CREATE FUNCTION trace.lock_dag(org text, dag text, wait boolean) RETURNS boolean
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -397,7 +398,6 @@ AS $$
 DECLARE
     key bigint := hashtextextended('trace.deploy:' || org || ':' || dag, 0);
 BEGIN
-    PERFORM set_config('lock_timeout', current_setting('trace.cutover_lock_timeout'), true);
     IF wait THEN
         PERFORM pg_advisory_xact_lock(key);
         RETURN true;
@@ -422,6 +422,8 @@ BEGIN
         CONTINUE WHEN trace.version_blocker(v.org_id, v.dag, v.version) IS NOT NULL;
         BEGIN
             CONTINUE WHEN NOT trace.lock_dag(v.org_id, v.dag, false);
+            -- wait for readers' locks at most this long (until this function returns)
+            PERFORM set_config('lock_timeout', current_setting('trace.cutover_lock_timeout'), true);
             CONTINUE WHEN NOT EXISTS (SELECT 1 FROM trace.dag_version dv
                                       WHERE dv.org_id = v.org_id AND dv.dag = v.dag
                                         AND dv.version = v.version AND dv.state = 'building');
@@ -457,6 +459,8 @@ DECLARE
 BEGIN
     PERFORM trace.require_arg(dag IS NULL, 'dag');
     PERFORM trace.lock_dag(org, dag, true);
+    -- wait for readers' locks at most this long (until this function returns)
+    PERFORM set_config('lock_timeout', current_setting('trace.cutover_lock_timeout'), true);
     SELECT d.active_version INTO active FROM trace.dag d WHERE d.org_id = org AND d.dag = dag FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'DAG "%" does not exist', dag USING ERRCODE = 'TR012';
