@@ -16,8 +16,9 @@ OBJS        = extension/trace.o extension/dispatcher.o extension/payload.o \
 SHLIB_LINK  = -lyaml
 DATA_built  = trace--$(EXTVERSION).sql
 EXTRA_CLEAN = trace--$(EXTVERSION).sql
-PG_CPPFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
-              -Wno-missing-field-initializers -Werror=implicit-function-declaration
+# -Wall -Wextra clean; unused parameters are allowed because PostgreSQL's
+# own headers (pg_list.h, bufpage.h inlines) have them.
+PG_CPPFLAGS = -Wall -Wextra -Wno-unused-parameter -Werror=implicit-function-declaration
 
 # The install script is assembled from one file per concept.
 SQL_SOURCES = $(sort $(wildcard extension/sql/*.sql))

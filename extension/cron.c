@@ -155,7 +155,7 @@ cron_expand_macro(const char *expr)
 		{"@hourly", "0 * * * *"},
 	};
 
-	for (int i = 0; i < lengthof(macros); i++)
+	for (size_t i = 0; i < lengthof(macros); i++)
 		if (pg_strcasecmp(expr, macros[i].name) == 0)
 			return macros[i].fields;
 	return expr;

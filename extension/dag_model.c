@@ -62,7 +62,11 @@ typedef struct OperatorSpec
 #define MS(n)		((int64) (n))
 #define SECONDS(n)	((int64) (n) * 1000)
 #define DAYS(n)		((int64) (n) * 86400 * 1000)
-#define END_OF_FIELDS {NULL, FT_STRING, false, 0, 0, NULL}
+/* Rows of the FieldSpec tables; END_OF_FIELDS closes each table. */
+#define FIELD(k, t, req) {.key = (k), .type = (t), .required = (req)}
+#define RANGE(k, t, req, lo, hi) {.key = (k), .type = (t), .required = (req), .min = (lo), .max = (hi)}
+#define CHOICE(k, t, req, c) {.key = (k), .type = (t), .required = (req), .choices = (c)}
+#define END_OF_FIELDS {.key = NULL}
 
 static const char *const rt_platform[] = {"ecs_platform", NULL};
 static const char *const rt_dispatcher[] = {"dispatcher", NULL};
@@ -80,63 +84,63 @@ static const char *const integrity_checks[] = {
 };
 
 static const FieldSpec block_follower_config[] = {
-	{"rpc", FT_STRING, true},
-	{"chain_id", FT_INT, false, 1, INT64CONST(1) << 53},
-	{"start_block", FT_INT, false, 0, INT64CONST(1) << 53},
-	{"confirmations", FT_INT, false, 0, 10000},
-	{"max_reorg_depth", FT_INT, false, 1, 10000},
-	{"batch_size", FT_INT, false, 1, 10000},
-	{"poll_interval", FT_DURATION, false, MS(10), SECONDS(3600)},
+	FIELD("rpc", FT_STRING, true),
+	RANGE("chain_id", FT_INT, false, 1, INT64CONST(1) << 53),
+	RANGE("start_block", FT_INT, false, 0, INT64CONST(1) << 53),
+	RANGE("confirmations", FT_INT, false, 0, 10000),
+	RANGE("max_reorg_depth", FT_INT, false, 1, 10000),
+	RANGE("batch_size", FT_INT, false, 1, 10000),
+	RANGE("poll_interval", FT_DURATION, false, MS(10), SECONDS(3600)),
 	END_OF_FIELDS
 };
 static const FieldSpec range_ingest_config[] = {
-	{"rpc", FT_STRING, true},
-	{"chain_id", FT_INT, false, 1, INT64CONST(1) << 53},
-	{"from_block", FT_INT, false, 0, INT64CONST(1) << 53},
-	{"to_block", FT_INT, false, 0, INT64CONST(1) << 53},
-	{"range_size", FT_INT, false, 1, 1000000},
+	FIELD("rpc", FT_STRING, true),
+	RANGE("chain_id", FT_INT, false, 1, INT64CONST(1) << 53),
+	RANGE("from_block", FT_INT, false, 0, INT64CONST(1) << 53),
+	RANGE("to_block", FT_INT, false, 0, INT64CONST(1) << 53),
+	RANGE("range_size", FT_INT, false, 1, 1000000),
 	END_OF_FIELDS
 };
 static const FieldSpec aggregator_config[] = {
-	{"cursor", FT_STRING, true},
-	{"size", FT_INT, true, 1, 100000000},
-	{"origin", FT_INT, false, 0, INT64CONST(1) << 53},
+	FIELD("cursor", FT_STRING, true),
+	RANGE("size", FT_INT, true, 1, 100000000),
+	RANGE("origin", FT_INT, false, 0, INT64CONST(1) << 53),
 	END_OF_FIELDS
 };
 static const FieldSpec splitter_config[] = {
-	{"cursor", FT_STRING, true},
-	{"size", FT_INT, false, 1, 100000000},
+	FIELD("cursor", FT_STRING, true),
+	RANGE("size", FT_INT, false, 1, 100000000),
 	END_OF_FIELDS
 };
 static const FieldSpec sql_config[] = {
-	{"query", FT_STRING, true},
+	FIELD("query", FT_STRING, true),
 	END_OF_FIELDS
 };
 static const FieldSpec parquet_compact_config[] = {
-	{"source", FT_DATASET, true},
-	{"path", FT_STRING, false},
+	FIELD("source", FT_DATASET, true),
+	FIELD("path", FT_STRING, false),
 	END_OF_FIELDS
 };
 static const FieldSpec integrity_check_config[] = {
-	{"checks", FT_ENUMS, false, 0, 0, integrity_checks},
-	{"window", FT_INT, false, 1, 100000000},
+	CHOICE("checks", FT_ENUMS, false, integrity_checks),
+	RANGE("window", FT_INT, false, 1, 100000000),
 	END_OF_FIELDS
 };
 static const FieldSpec alert_evaluate_config[] = {
-	{"route", FT_STRING, true},
-	{"condition", FT_STRING, false},
-	{"severity", FT_ENUM, false, 0, 0, severities},
+	FIELD("route", FT_STRING, true),
+	FIELD("condition", FT_STRING, false),
+	CHOICE("severity", FT_ENUM, false, severities),
 	END_OF_FIELDS
 };
 static const FieldSpec alert_route_config[] = {
-	{"route", FT_STRING, true},
+	FIELD("route", FT_STRING, true),
 	END_OF_FIELDS
 };
 static const FieldSpec udf_config[] = {
-	{"language", FT_ENUM, true, 0, 0, udf_languages},
-	{"entrypoint", FT_STRING, true},
-	{"timeout", FT_DURATION, false, MS(100), SECONDS(3600)},
-	{"memory", FT_SIZE, false, INT64CONST(16) << 20, INT64CONST(16) << 30},
+	CHOICE("language", FT_ENUM, true, udf_languages),
+	FIELD("entrypoint", FT_STRING, true),
+	RANGE("timeout", FT_DURATION, false, MS(100), SECONDS(3600)),
+	RANGE("memory", FT_SIZE, false, INT64CONST(16) << 20, INT64CONST(16) << 30),
 	END_OF_FIELDS
 };
 
@@ -155,55 +159,55 @@ static const OperatorSpec operators[] = {
 };
 
 static const FieldSpec top_keys[] = {
-	{"dag", FT_NAME, true},
-	{"description", FT_STRING, false},
-	{"defaults", FT_ANY, false},
-	{"jobs", FT_ANY, true},
-	{"publish", FT_ANY, false},
+	FIELD("dag", FT_NAME, true),
+	FIELD("description", FT_STRING, false),
+	FIELD("defaults", FT_ANY, false),
+	FIELD("jobs", FT_ANY, true),
+	FIELD("publish", FT_ANY, false),
 	END_OF_FIELDS
 };
 static const FieldSpec retries_keys[] = {
-	{"max_attempts", FT_INT, false, 1, 1000},
-	{"backoff", FT_DURATION, false, MS(0), DAYS(1)},
-	{"max_backoff", FT_DURATION, false, MS(0), DAYS(7)},
+	RANGE("max_attempts", FT_INT, false, 1, 1000),
+	RANGE("backoff", FT_DURATION, false, MS(0), DAYS(1)),
+	RANGE("max_backoff", FT_DURATION, false, MS(0), DAYS(7)),
 	END_OF_FIELDS
 };
 static const FieldSpec defaults_keys[] = {
-	{"retries", FT_ANY, false},
-	{"lease", FT_DURATION, false, SECONDS(1), DAYS(1)},
-	{"timeout", FT_DURATION, false, SECONDS(1), DAYS(7)},
-	{"concurrency", FT_INT, false, 1, 10000},
-	{"priority", FT_INT, false, -1000, 1000},
+	FIELD("retries", FT_ANY, false),
+	RANGE("lease", FT_DURATION, false, SECONDS(1), DAYS(1)),
+	RANGE("timeout", FT_DURATION, false, SECONDS(1), DAYS(7)),
+	RANGE("concurrency", FT_INT, false, 1, 10000),
+	RANGE("priority", FT_INT, false, -1000, 1000),
 	END_OF_FIELDS
 };
 static const FieldSpec job_keys[] = {
-	{"operator", FT_STRING, true},
-	{"version", FT_INT, false, 1, 1000000},
-	{"description", FT_STRING, false},
-	{"activation", FT_ENUM, false, 0, 0, activations},
-	{"runtime", FT_ENUM, false, 0, 0, runtimes},
-	{"inputs", FT_ANY, false},
-	{"outputs", FT_ANY, false},
-	{"config", FT_ANY, false},
-	{"trigger", FT_ANY, false},
-	{"retries", FT_ANY, false},
-	{"lease", FT_DURATION, false, SECONDS(1), DAYS(1)},
-	{"timeout", FT_DURATION, false, SECONDS(1), DAYS(7)},
-	{"concurrency", FT_INT, false, 1, 10000},
-	{"priority", FT_INT, false, -1000, 1000},
-	{"materialize", FT_BOOL, false},
-	{"execution_strategy", FT_ENUM, false, 0, 0, strategies},
+	FIELD("operator", FT_STRING, true),
+	RANGE("version", FT_INT, false, 1, 1000000),
+	FIELD("description", FT_STRING, false),
+	CHOICE("activation", FT_ENUM, false, activations),
+	CHOICE("runtime", FT_ENUM, false, runtimes),
+	FIELD("inputs", FT_ANY, false),
+	FIELD("outputs", FT_ANY, false),
+	FIELD("config", FT_ANY, false),
+	FIELD("trigger", FT_ANY, false),
+	FIELD("retries", FT_ANY, false),
+	RANGE("lease", FT_DURATION, false, SECONDS(1), DAYS(1)),
+	RANGE("timeout", FT_DURATION, false, SECONDS(1), DAYS(7)),
+	RANGE("concurrency", FT_INT, false, 1, 10000),
+	RANGE("priority", FT_INT, false, -1000, 1000),
+	FIELD("materialize", FT_BOOL, false),
+	CHOICE("execution_strategy", FT_ENUM, false, strategies),
 	END_OF_FIELDS
 };
 static const FieldSpec trigger_keys[] = {
-	{"cron", FT_STRING, true},
-	{"timezone", FT_STRING, false},
-	{"catchup", FT_ENUM, false, 0, 0, catchups},
+	FIELD("cron", FT_STRING, true),
+	FIELD("timezone", FT_STRING, false),
+	CHOICE("catchup", FT_ENUM, false, catchups),
 	END_OF_FIELDS
 };
 static const FieldSpec output_keys[] = {
-	{"dataset", FT_DATASET, true},
-	{"storage", FT_ENUM, false, 0, 0, storages},
+	FIELD("dataset", FT_DATASET, true),
+	CHOICE("storage", FT_ENUM, false, storages),
 	END_OF_FIELDS
 };
 
@@ -473,7 +477,7 @@ read_duration(DagLoad *ld, const YamlNode *node, const char *path, int64 min, in
 
 	if (node->kind == YAML_SCALAR && parse_number_unit(node->value, &n, &unit))
 	{
-		for (int i = 0; i < lengthof(units); i++)
+		for (size_t i = 0; i < lengthof(units); i++)
 		{
 			if (strcmp(unit, units[i].unit) == 0)
 			{
@@ -858,7 +862,7 @@ load_execution(DagLoad *ld, JobModel *job, const YamlNode *map, const char *path
 static const OperatorSpec *
 find_operator(const char *name)
 {
-	for (int i = 0; i < lengthof(operators); i++)
+	for (size_t i = 0; i < lengthof(operators); i++)
 		if (strcmp(operators[i].name, name) == 0)
 			return &operators[i];
 	return NULL;
@@ -871,7 +875,7 @@ operator_names(void)
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	for (int i = 0; i < lengthof(operators); i++)
+	for (size_t i = 0; i < lengthof(operators); i++)
 		appendStringInfo(&buf, "%s%s", i ? ", " : "", operators[i].name);
 	return buf.data;
 }

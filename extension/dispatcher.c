@@ -137,7 +137,7 @@ dispatcher_run_steps(void)
 {
 	bool		more = false;
 
-	for (int i = 0; i < lengthof(dispatcher_steps); i++)
+	for (size_t i = 0; i < lengthof(dispatcher_steps); i++)
 	{
 		int64		done = dispatcher_run_sql(dispatcher_steps[i].sql,
 											  trace_dispatcher_batch, 1, INT4OID);
