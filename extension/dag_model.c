@@ -151,7 +151,7 @@ static const OperatorSpec operators[] = {
 	{"splitter", rt_dispatcher, false, splitter_config},
 	{"sql", rt_dispatcher, false, sql_config},
 	{"parquet_compact", rt_platform, false, parquet_compact_config},
-	{"integrity_check", rt_platform, false, integrity_check_config},
+	{"integrity_check", rt_dispatcher, false, integrity_check_config},
 	{"alert_evaluate", rt_platform, false, alert_evaluate_config},
 	{"alert_route", rt_platform, false, alert_route_config},
 	{"udf", rt_lambda, false, udf_config},

@@ -52,7 +52,7 @@ SELECT array_agg(slot) AS on_time FROM trace.cron_due_slots(
 SELECT dag_version FROM trace.deploy_dag($yaml$
 dag: timed
 jobs:
-  src: {operator: noop, activation: source, outputs: [timed.blocks]}
+  src: {operator: range_ingest, config: {rpc: local}, outputs: [timed.blocks]}
   check:
     operator: integrity_check
     inputs: [timed.blocks]

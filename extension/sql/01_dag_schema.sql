@@ -148,6 +148,23 @@ CREATE TABLE trace.cron_state (
 CREATE INDEX cron_state_next_idx ON trace.cron_state (next_slot);
 COMMENT ON TABLE trace.cron_state IS 'Per cron-triggered job: the last slot fired and the next one';
 
+-- Integrity reports: one row per integrity_check run.
+CREATE TABLE trace.integrity_report (
+    report_id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    org_id          text NOT NULL,
+    job_id          bigint NOT NULL,
+    task_id         bigint NOT NULL,
+    checked_at      timestamptz NOT NULL DEFAULT now(),
+    from_block      bigint,
+    to_block        bigint,
+    blocks          bigint NOT NULL,
+    ok              boolean NOT NULL,
+    violations      jsonb NOT NULL
+);
+CREATE INDEX integrity_report_job_idx ON trace.integrity_report (job_id, report_id);
+COMMENT ON TABLE trace.integrity_report IS
+    'integrity_check runs: the block range checked and every violation found';
+
 -- Aggregator state: units seen of batches not yet closed, and closed batches.
 CREATE TABLE trace.aggregator_unit (
     job_id          bigint NOT NULL,

@@ -44,6 +44,24 @@ AS $$
     FROM jobs, jsonb_array_elements(j->'outputs') WITH ORDINALITY o(v, ord)
     JOIN trace.dataset d ON d.dataset_id = o.v->>'dataset'
     WHERE d.org_id <> org OR d.dag <> model->>'dag'
+    UNION ALL
+    -- integrity_check reads chain tables: a blocks table must be an input
+    SELECT 'error', format('jobs.%s.inputs', j->>'name'), (j->>'line')::int, (j->>'col')::int,
+           format('job "%s" (integrity_check) needs a blocks table among its inputs: output 0 of a block_follower or range_ingest job',
+                  j->>'name')
+    FROM jobs
+    WHERE j->>'operator' = 'integrity_check'
+      AND NOT EXISTS (
+          SELECT 1 FROM jsonb_array_elements(j->'inputs') i
+          WHERE EXISTS (SELECT 1 FROM jobs p
+                        WHERE p.j->>'operator' IN ('block_follower', 'range_ingest')
+                          AND p.j->'outputs'->0->>'dataset' = i->>'dataset')
+             OR EXISTS (SELECT 1 FROM trace.dataset d
+                        JOIN trace.dataset_version dv
+                          ON dv.dataset_uuid = d.dataset_uuid AND dv.version = d.current_version
+                        JOIN pg_attribute a ON a.attrelid = to_regclass(dv.relation)
+                                           AND a.attname = 'block_hash'
+                        WHERE d.dataset_id = i->>'dataset' AND d.org_id = org))
 $$;
 COMMENT ON FUNCTION trace.validate_model(jsonb, text) IS
     'The DAG checks that need the database: inputs produced nowhere, outputs owned by another DAG';

@@ -24,8 +24,13 @@ BEGIN
         FOR c IN SELECT * FROM trace.claim(org, 'trace dispatcher', ARRAY['dispatcher'],
                                            max_tasks - n, '5 minutes') LOOP
             BEGIN
-                PERFORM trace.run_operator(c.task_id, c.attempt, c.lease_token);
-                PERFORM trace.complete_task(c.task_id, c.attempt, c.lease_token, NULL);
+                msg := trace.run_operator(c.task_id, c.attempt, c.lease_token);
+                IF msg IS NULL THEN
+                    PERFORM trace.complete_task(c.task_id, c.attempt, c.lease_token, NULL);
+                ELSE
+                    -- a verdict, not an accident: keep the effects, fail for good
+                    PERFORM trace.fail_task(c.task_id, c.attempt, c.lease_token, msg, retryable => false);
+                END IF;
             EXCEPTION WHEN OTHERS THEN
                 GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, code = RETURNED_SQLSTATE;
                 -- input the operator cannot use will not get better on retry
@@ -43,8 +48,10 @@ $$;
 COMMENT ON FUNCTION trace.run_dispatcher_tasks(int) IS
     'Claims and runs tasks of the dispatcher runtime (aggregator, splitter, sql); returns how many ran';
 
--- Runs one dispatcher-runtime task's operator.
-CREATE FUNCTION trace.run_operator(task_id bigint, attempt int, lease_token uuid) RETURNS void
+-- Runs one dispatcher-runtime task's operator.  Returns NULL when the task
+-- succeeded, or the reason it fails although its effects stand (an
+-- integrity check that found violations keeps its report).
+CREATE FUNCTION trace.run_operator(task_id bigint, attempt int, lease_token uuid) RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -58,11 +65,13 @@ BEGIN
         WHEN 'aggregator' THEN PERFORM trace.op_aggregator(t, j);
         WHEN 'splitter' THEN PERFORM trace.op_splitter(t, j);
         WHEN 'sql' THEN PERFORM trace.op_sql(t, j);
+        WHEN 'integrity_check' THEN RETURN trace.op_integrity_check(t, j);
         WHEN 'noop' THEN NULL;
         ELSE
             RAISE EXCEPTION 'operator % does not run on the dispatcher runtime', j.operator
                 USING ERRCODE = 'TR020';
     END CASE;
+    RETURN NULL;
 END
 $$;
 
@@ -205,3 +214,110 @@ BEGIN
                              jsonb_build_object('partition_key', key, 'rows', n));
 END
 $$;
+
+-- The current relation of the chain table among a job's inputs that has
+-- the given column (block_hash: blocks, tx_hash without log_index:
+-- transactions, log_index: logs); NULL when there is none.
+CREATE FUNCTION trace.chain_input(job_id bigint, has_column text, lacks_column text DEFAULT NULL)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT dv.relation
+    FROM trace.job_input ji
+    JOIN trace.dataset_version dv ON dv.dataset_uuid = ji.dataset_uuid AND dv.version = ji.version
+    WHERE ji.job_id = chain_input.job_id
+      AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = dv.relation::regclass
+                  AND a.attname = has_column AND NOT a.attisdropped)
+      AND (lacks_column IS NULL OR NOT EXISTS (
+              SELECT 1 FROM pg_attribute a WHERE a.attrelid = dv.relation::regclass
+              AND a.attname = lacks_column AND NOT a.attisdropped))
+    ORDER BY dv.relation LIMIT 1
+$$;
+
+-- integrity_check: checks the chain tables among its inputs over the last
+-- config.window blocks (all by default): gaps in block numbers, the hash
+-- chain (each parent_hash is the previous block's hash), transaction and
+-- log counts against each block's tx_count and log_count, and duplicate
+-- transaction hashes.  Writes one trace.integrity_report row per run and
+-- returns NULL when clean, else the violations in one line (the task then
+-- fails for good, with an outbox notice: alert-able).
+CREATE FUNCTION trace.op_integrity_check(t trace.task, j trace.job) RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    checks jsonb := coalesce(j.config->'checks', '["gaps", "hash_chain", "tx_counts", "log_counts", "duplicates"]');
+    blocks text := trace.chain_input(j.job_id, 'block_hash');
+    txs text := trace.chain_input(j.job_id, 'tx_hash', 'log_index');
+    logs text := trace.chain_input(j.job_id, 'log_index');
+    low bigint;
+    high bigint;
+    n bigint;
+    found jsonb := '[]';
+    v jsonb;
+BEGIN
+    IF blocks IS NULL THEN
+        RAISE EXCEPTION 'integrity_check needs a blocks table (from block_follower or range_ingest) among its inputs'
+            USING ERRCODE = 'TR022';
+    END IF;
+    EXECUTE format('SELECT max(block_number), count(*) FROM %s', blocks) INTO high, n;
+    low := CASE WHEN j.config ? 'window' THEN high - (j.config->>'window')::bigint + 1 END;
+    EXECUTE format('SELECT min(block_number), count(*) FROM %s WHERE block_number >= coalesce($1, block_number)', blocks)
+        INTO low, n USING low;
+
+    IF checks ? 'gaps' THEN
+        EXECUTE format($q$
+            SELECT jsonb_agg(jsonb_build_object('check', 'gaps', 'after_block', prev, 'next_block', block_number))
+            FROM (SELECT block_number, lag(block_number) OVER (PARTITION BY chain_id ORDER BY block_number) AS prev
+                  FROM %s WHERE block_number >= $1) b
+            WHERE block_number <> prev + 1$q$, blocks) INTO v USING low;
+        found := found || coalesce(v, '[]');
+    END IF;
+    IF checks ? 'hash_chain' THEN
+        EXECUTE format($q$
+            SELECT jsonb_agg(jsonb_build_object('check', 'hash_chain', 'block', b.block_number))
+            FROM %1$s b JOIN %1$s p ON p.chain_id = b.chain_id AND p.block_number = b.block_number - 1
+            WHERE b.block_number > $1 AND b.parent_hash <> p.block_hash$q$, blocks) INTO v USING low;
+        found := found || coalesce(v, '[]');
+    END IF;
+    IF checks ? 'tx_counts' AND txs IS NOT NULL THEN
+        EXECUTE format($q$
+            SELECT jsonb_agg(jsonb_build_object('check', 'tx_counts', 'block', b.block_number,
+                                                'expected', b.tx_count, 'found', coalesce(c.n, 0)))
+            FROM %s b LEFT JOIN (SELECT chain_id, block_number, count(*) AS n FROM %s
+                                 WHERE block_number >= $1 GROUP BY 1, 2) c
+                   ON c.chain_id = b.chain_id AND c.block_number = b.block_number
+            WHERE b.block_number >= $1 AND b.tx_count <> coalesce(c.n, 0)$q$, blocks, txs) INTO v USING low;
+        found := found || coalesce(v, '[]');
+    END IF;
+    IF checks ? 'log_counts' AND logs IS NOT NULL THEN
+        EXECUTE format($q$
+            SELECT jsonb_agg(jsonb_build_object('check', 'log_counts', 'block', b.block_number,
+                                                'expected', b.log_count, 'found', coalesce(c.n, 0)))
+            FROM %s b LEFT JOIN (SELECT chain_id, block_number, count(*) AS n FROM %s
+                                 WHERE block_number >= $1 GROUP BY 1, 2) c
+                   ON c.chain_id = b.chain_id AND c.block_number = b.block_number
+            WHERE b.block_number >= $1 AND b.log_count <> coalesce(c.n, 0)$q$, blocks, logs) INTO v USING low;
+        found := found || coalesce(v, '[]');
+    END IF;
+    IF checks ? 'duplicates' AND txs IS NOT NULL THEN
+        EXECUTE format($q$
+            SELECT jsonb_agg(jsonb_build_object('check', 'duplicates', 'tx_hash', '0x' || encode(tx_hash, 'hex'),
+                                                'copies', n))
+            FROM (SELECT tx_hash, count(*) AS n FROM %s WHERE block_number >= $1
+                  GROUP BY chain_id, tx_hash HAVING count(*) > 1) d$q$, txs) INTO v USING low;
+        found := found || coalesce(v, '[]');
+    END IF;
+
+    INSERT INTO trace.integrity_report (org_id, job_id, task_id, from_block, to_block, blocks, ok, violations)
+    VALUES (t.org_id, j.job_id, t.task_id, low, high, n, jsonb_array_length(found) = 0, found);
+    IF jsonb_array_length(found) = 0 THEN
+        RETURN NULL;
+    END IF;
+    RETURN format('integrity check found %s violation(s) in blocks %s..%s: %s',
+                  jsonb_array_length(found), low, high, left(found::text, 500));
+END
+$$;
+COMMENT ON FUNCTION trace.op_integrity_check(trace.task, trace.job) IS
+    'Checks chain tables for gaps, broken hash chains, wrong counts and duplicates; reports every run';

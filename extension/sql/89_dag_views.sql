@@ -29,6 +29,13 @@ CREATE VIEW trace.jobs AS
     WHERE j.org_id = trace.caller_org();
 COMMENT ON VIEW trace.jobs IS 'Jobs: active, building (for a rebuild) and retired rows';
 
+CREATE VIEW trace.integrity_reports AS
+    SELECT r.report_id, j.dag, j.name AS job, r.task_id, r.checked_at, r.from_block, r.to_block,
+           r.blocks, r.ok, r.violations
+    FROM trace.integrity_report r JOIN trace.job j ON j.job_id = r.job_id
+    WHERE r.org_id = trace.caller_org();
+COMMENT ON VIEW trace.integrity_reports IS 'Every integrity_check run: range, blocks, violations';
+
 CREATE VIEW trace.datasets AS
     SELECT d.dataset_id, d.dag, d.job_name AS job, d.storage, d.current_version,
            dv.relation, dv.kind, dv.current_since,

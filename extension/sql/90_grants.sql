@@ -36,7 +36,7 @@ GRANT EXECUTE ON FUNCTION
     trace.trigger_job(text, text, jsonb)
     TO trace_admin;
 GRANT SELECT ON trace.tasks, trace.task_attempts, trace.task_counts, trace.events,
-    trace.dags, trace.dag_versions, trace.jobs, trace.datasets
+    trace.dags, trace.dag_versions, trace.jobs, trace.datasets, trace.integrity_reports
     TO trace_admin, trace_query;
 GRANT EXECUTE ON FUNCTION
     trace.caller_org(),
