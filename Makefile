@@ -37,6 +37,20 @@ endif
 trace--$(EXTVERSION).sql: $(SQL_SOURCES)
 	cat $(SQL_SOURCES) > $@
 
+# trace-worker (worker/): built, installed and cleaned with the extension.
+.PHONY: worker worker-install worker-clean worker-check
+all: worker
+install: worker-install
+clean: worker-clean
+worker:
+	$(MAKE) -C worker
+worker-install: worker
+	$(MAKE) -C worker install
+worker-clean:
+	$(MAKE) -C worker clean
+worker-check: worker
+	$(MAKE) -C worker check
+
 .PHONY: deps test bench
 deps:
 	bash .ci/install-deps.sh

@@ -8,6 +8,7 @@ packages=(
   postgresql-15 postgresql-server-dev-15 postgresql-contrib
   libpq-dev libjansson-dev libcurl4-openssl-dev libyaml-dev
   libipc-run-perl
+  bubblewrap libseccomp-dev pgbouncer python3 nodejs
 )
 
 missing=()

@@ -24,6 +24,7 @@ int			trace_dispatcher_interval_ms = 1000;
 int			trace_dispatcher_batch = 1000;
 int			trace_task_retention_s = 7 * 24 * 3600;
 int			trace_max_payload_bytes = 1024 * 1024;
+int			trace_max_write_bytes = 64 * 1024 * 1024;
 int			trace_cutover_lock_timeout_ms = 100;
 int			trace_version_retention_s = 7 * 24 * 3600;
 int			trace_versions_kept = 2;
@@ -67,6 +68,13 @@ trace_define_gucs(void)
 							NULL,
 							&trace_max_payload_bytes,
 							1024 * 1024, 1024, 256 * 1024 * 1024,
+							PGC_SUSET, GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("trace.max_write_bytes",
+							"Largest set of rows one trace.write_rows call accepts.",
+							"The rows replace one whole partition of a dataset.",
+							&trace_max_write_bytes,
+							64 * 1024 * 1024, 1024, 1024 * 1024 * 1024,
 							PGC_SUSET, GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("trace.cutover_lock_timeout",

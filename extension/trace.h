@@ -14,6 +14,7 @@ extern int	trace_dispatcher_interval_ms;
 extern int	trace_dispatcher_batch;
 extern int	trace_task_retention_s;
 extern int	trace_max_payload_bytes;
+extern int	trace_max_write_bytes;
 extern int	trace_cutover_lock_timeout_ms;
 extern int	trace_version_retention_s;
 extern int	trace_versions_kept;

@@ -14,7 +14,6 @@ jobs:
     operator: integrity_check
     inputs: [integ.blocks, integ.txs, integ.logs]
 $yaml$);
-SELECT dataset_id, relation FROM trace.datasets WHERE dag = 'integ' ORDER BY 1 \gset
 SELECT relation AS blocks FROM trace.datasets WHERE dataset_id = 'integ.blocks' \gset
 SELECT relation AS txs FROM trace.datasets WHERE dataset_id = 'integ.txs' \gset
 SELECT relation AS logs FROM trace.datasets WHERE dataset_id = 'integ.logs' \gset

@@ -7,14 +7,14 @@
 # `postgres` user in a scratch directory that user owns (the checkout may sit
 # where that user cannot write, or even read).
 #
-#   test/run.sh [suite ...]     suites: regress isolation tap (default: all)
+#   test/run.sh [suite ...]     suites: regress isolation tap worker (default: all)
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 bindir=$(/usr/lib/postgresql/15/bin/pg_config --bindir)
 pgxs=$(/usr/lib/postgresql/15/bin/pg_config --pkglibdir)/pgxs
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(regress isolation tap)
+[ ${#suites[@]} -gt 0 ] || suites=(regress isolation tap worker)
 
 # The unprivileged user, and a scratch copy of the tests it can write in.
 if [ "$(id -u)" -eq 0 ]; then
@@ -83,6 +83,18 @@ for suite in "${suites[@]}"; do
       run_suite tap env PATH="$bindir:$PATH" PG_REGRESS="$pgxs/src/test/regress/pg_regress" \
         TESTDIR="$work" TESTDATADIR="$work/out/tap" \
         prove -I "$pgxs/src/test/perl" -I test/t test/t/*.pl
+      ;;
+    worker)
+      # The worker's end-to-end scripts start their own clusters and drop
+      # to postgres/nobody themselves, so they run from the checkout.
+      echo "=== worker"
+      bash "$here/test/worker/run.sh" 2>&1 | tee "$work/out/worker.log"
+      rc=${PIPESTATUS[0]}
+      ok=$(grep -Ec '^ok ' "$work/out/worker.log")
+      bad=$(grep -Ec '^not ok ' "$work/out/worker.log")
+      [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
+      passed=$((passed + ok)); failed=$((failed + bad))
+      [ "$rc" -ne 0 ] && failed_names+=(worker)
       ;;
     *)
       echo "unknown suite $suite" >&2; failed=$((failed + 1)); failed_names+=("$suite")

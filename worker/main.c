@@ -813,6 +813,7 @@ main(int argc, char **argv)
         config_dump(cfg, stdout);
         config_free(cfg);
         free(cfg);
+        free(args);
         return 0;
     }
     if (run_udf) {
@@ -820,7 +821,13 @@ main(int argc, char **argv)
 
         config_free(cfg);
         free(cfg);
+        free(args);
         return rc;
     }
-    return worker_main(cfg, nargs, args);
+    {
+        int rc = worker_main(cfg, nargs, args);    /* frees cfg */
+
+        free(args);
+        return rc;
+    }
 }

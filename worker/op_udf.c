@@ -3,8 +3,9 @@
  * run in the sandbox (sandbox.c) and spoken to in trace-udf/1 (protocol.c).
  *
  * Job config: {language: python|typescript|rust, entrypoint: path relative
- * to udf_dir, timeout: 30 | "30s" (default udf_timeout), memory: 256 |
- * "256MB" (MB when a bare number; default udf_memory)}.
+ * to udf_dir, timeout: 30000 | "30s" (a number is milliseconds; default
+ * udf_timeout), memory: 268435456 | "256MB" (a number is bytes; default
+ * udf_memory)}: the numbers are what trace.deploy_dag stores.
  *
  * Nothing is written while the UDF runs.  Its rows and events are validated
  * and kept; only when it ends with exit 0 and {"ok":true} does the worker
@@ -96,16 +97,18 @@ parse_config(json_t *config, const op_settings *st, udf_config *uc, char *err, s
     copy_str(uc->entrypoint, sizeof uc->entrypoint, s);
 
     uc->timeout_ms = st->udf_timeout_ms;
+    /* Numbers are milliseconds and bytes, as trace.deploy_dag stores "30s"
+     * and "256MB"; strings with a unit are accepted too. */
     v = json_object_get(config, "timeout");
     if (json_is_number(v)) {
-        uc->timeout_ms = (int64_t) (json_number_value(v) * 1000.0);
+        uc->timeout_ms = (int64_t) json_number_value(v);
     } else if (json_is_string(v)) {
-        if (parse_duration_ms(json_string_value(v), 1000, &uc->timeout_ms, msg, sizeof msg) < 0) {
+        if (parse_duration_ms(json_string_value(v), 1, &uc->timeout_ms, msg, sizeof msg) < 0) {
             set_err(err, errlen, "udf: config \"timeout\": %s", msg);
             return -1;
         }
     } else if (v && !json_is_null(v)) {
-        set_err(err, errlen, "udf: config \"timeout\" must be seconds or a duration like \"30s\"");
+        set_err(err, errlen, "udf: config \"timeout\" must be milliseconds or a duration like \"30s\"");
         return -1;
     }
     if (uc->timeout_ms < 100 || uc->timeout_ms > 86400000) {
@@ -115,15 +118,15 @@ parse_config(json_t *config, const op_settings *st, udf_config *uc, char *err, s
     uc->memory_bytes = st->udf_memory_bytes;
     v = json_object_get(config, "memory");
     if (json_is_number(v)) {
-        uc->memory_bytes = (int64_t) (json_number_value(v) * 1048576.0);
+        uc->memory_bytes = (int64_t) json_number_value(v);
     } else if (json_is_string(v)) {
-        if (parse_size_bytes(json_string_value(v), 1048576, &uc->memory_bytes, msg,
+        if (parse_size_bytes(json_string_value(v), 1, &uc->memory_bytes, msg,
                              sizeof msg) < 0) {
             set_err(err, errlen, "udf: config \"memory\": %s", msg);
             return -1;
         }
     } else if (v && !json_is_null(v)) {
-        set_err(err, errlen, "udf: config \"memory\" must be MB or a size like \"256MB\"");
+        set_err(err, errlen, "udf: config \"memory\" must be bytes or a size like \"256MB\"");
         return -1;
     }
     if (uc->memory_bytes < (16LL << 20) || uc->memory_bytes > (1LL << 40)) {
@@ -242,19 +245,25 @@ on_udf_log(void *arg, int level, const char *message)
     ctx->log_udf(ctx, level, message);
 }
 
-/* {"type":"task","protocol":"trace-udf/1","task":{...}}\n; caller frees. */
+/* {"type":"task","protocol":"trace-udf/1","task":{...}}\n; caller frees.
+ * The task carries what task_fetch gave: task_id, attempt, mode, payload,
+ * the job's config, name and dag, the input event, and inputs/outputs
+ * (the dataset ids) when the fetch document has them.  Never the lease. */
 static char *
 task_line(json_t *task, size_t *len)
 {
     json_t *job = json_object_get(task, "job");
     json_t *inputs = json_object_get(task, "inputs");
     json_t *payload = json_object_get(task, "payload");
+    json_t *outputs = json_object_get(task, "outputs");
     json_t *line;
     char *s;
 
     if (inputs == NULL && json_is_object(payload))
         inputs = json_object_get(payload, "inputs");
-    line = json_pack("{s:s,s:s,s:{s:O,s:O,s:O,s:O,s:O,s:O,s:{s:O,s:O},s:O}}",
+    if (outputs == NULL)
+        outputs = json_object_get(job, "outputs");
+    line = json_pack("{s:s,s:s,s:{s:O,s:O,s:O,s:O,s:O,s:O,s:O,s:{s:O,s:O},s:O,s:O}}",
                      "type", "task", "protocol", UDF_PROTOCOL, "task",
                      "task_id", json_object_get(task, "task_id") ?: json_null(),
                      "attempt", json_object_get(task, "attempt") ?: json_null(),
@@ -262,9 +271,11 @@ task_line(json_t *task, size_t *len)
                      "payload", payload ?: json_null(),
                      "config", json_object_get(job, "config") ?: json_null(),
                      "event_id", json_object_get(task, "event_id") ?: json_null(),
+                     "event", json_object_get(task, "event") ?: json_null(),
                      "job", "name", json_object_get(job, "name") ?: json_null(),
                      "dag", json_object_get(job, "dag") ?: json_null(),
-                     "inputs", inputs ?: json_null());
+                     "inputs", inputs ?: json_null(),
+                     "outputs", outputs ?: json_null());
     if (line == NULL)
         return NULL;
     s = json_dumps(line, JSON_COMPACT);
@@ -289,7 +300,7 @@ task_line(json_t *task, size_t *len)
 
 /* Why the sandboxed program ended, as a sentence. */
 static void
-describe_exit(const sandbox_child *c, int wait_status, const udf_config *uc, char *out, size_t n)
+describe_exit(const sandbox_child *c, int wait_status, char *out, size_t n)
 {
     int code = c->exit_code;
 
@@ -318,7 +329,6 @@ describe_exit(const sandbox_child *c, int wait_status, const udf_config *uc, cha
         snprintf(out, n, "the UDF was killed by %s%s", signal_name(sig), why);
         return;
     }
-    (void) uc;
     snprintf(out, n, "the UDF exited with code %d", code);
 }
 
@@ -615,7 +625,7 @@ op_udf_run(op_ctx *ctx, json_t *task, op_result *res)
             goto cleanup;
         }
         if (child.exit_code != 0) {
-            describe_exit(&child, wait_status, &uc, why, sizeof why);
+            describe_exit(&child, wait_status, why, sizeof why);
             /* A UDF that reported its own failure and then exited non-zero:
              * its words first. */
             if (stream.have_result && !stream.ok)

@@ -43,8 +43,12 @@ sqlstate_is_lost(const char *state)
 int
 sqlstate_is_permanent(const char *state)
 {
+    /* Data exceptions, undefined objects, privileges, and the extension's
+     * own TRxxx errors (too large, no such job, not an output...) other
+     * than the lease and cancel ones, which are handled before this. */
     return strncmp(state, "22", 2) == 0 || strncmp(state, "42", 2) == 0 ||
-           strcmp(state, "TR003") == 0 || strcmp(state, "TR005") == 0;
+           (strncmp(state, "TR", 2) == 0 && !sqlstate_is_lost(state) &&
+            strcmp(state, "TR002") != 0);
 }
 
 /* Stop waiting for a connection: exit now, or the lease is gone. */
@@ -594,29 +598,25 @@ slots_stop(worker *w, int64_t wait_ms)
     }
     for (int i = 0; i < w->nslots; i++) {
         slot *s = &w->slots[i];
+        struct timespec ts;
+        int64_t left_ms = deadline - now_ms();
 
         if (!s->started)
             continue;
-        for (;;) {
-            struct timespec ts;
-            int64_t left_ms = deadline - now_ms();
-
-            if (left_ms < 0)
-                left_ms = 0;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += left_ms / 1000;
-            ts.tv_nsec += (left_ms % 1000) * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            if (pthread_timedjoin_np(s->thread, NULL, &ts) == 0) {
-                s->started = 0;
-                pgc_destroy(&s->conn);
-                break;
-            }
-            left++;
-            break;
+        if (left_ms < 0)
+            left_ms = 0;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += left_ms / 1000;
+        ts.tv_nsec += (left_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        if (pthread_timedjoin_np(s->thread, NULL, &ts) == 0) {
+            s->started = 0;
+            pgc_destroy(&s->conn);
+        } else {
+            left++;     /* still in a task: the caller exits around it */
         }
     }
     return left;

@@ -23,6 +23,14 @@ AS 'MODULE_PATHNAME', 'trace_check_payload';
 COMMENT ON FUNCTION trace.check_payload(jsonb, text) IS
     'Raises SQLSTATE TR003 when a JSON argument exceeds trace.max_payload_bytes';
 
+-- Raises TR003 when the rows of one write_rows call exceed trace.max_write_bytes.
+CREATE FUNCTION trace.check_write_size(rows jsonb) RETURNS void
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'trace_check_write_size';
+COMMENT ON FUNCTION trace.check_write_size(jsonb) IS
+    'Raises SQLSTATE TR003 when the rows of one write are larger than trace.max_write_bytes';
+
 -- Raises a NULL-argument error naming the argument (SQLSTATE 22004).
 CREATE FUNCTION trace.require_arg(is_null boolean, argument text) RETURNS void
 LANGUAGE plpgsql IMMUTABLE

@@ -133,8 +133,10 @@ $$;
 COMMENT ON FUNCTION trace.claim_tasks(text, text[], int, interval) IS
     'Leases up to max_tasks queued tasks of the given runtimes (priority, then age); returns the leases';
 
--- The full task for the worker that holds its lease, including its job's
--- config and whether it was canceled.
+-- The full task for the worker that holds its lease: its job's config, the
+-- dataset ids it reads (inputs) and writes (outputs, in the DAG's order;
+-- the versions are resolved when it writes), the event that made it, and
+-- whether it was canceled.
 CREATE FUNCTION trace.task_fetch(task_id bigint, attempt int, lease_token uuid)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -158,7 +160,13 @@ BEGIN
                          FROM trace.event e WHERE e.event_id = t.event_id),
                'job', jsonb_build_object('job_id', j.job_id, 'dag', j.dag, 'name', j.name,
                                          'operator', j.operator, 'runtime', j.runtime,
-                                         'config', j.config))
+                                         'config', j.config),
+               'inputs', (SELECT coalesce(jsonb_agg(d.dataset_id ORDER BY d.dataset_id), '[]')
+                          FROM trace.job_input ji JOIN trace.dataset d USING (dataset_uuid)
+                          WHERE ji.job_id = j.job_id),
+               'outputs', (SELECT coalesce(jsonb_agg(d.dataset_id ORDER BY jo.position), '[]')
+                           FROM trace.job_output jo JOIN trace.dataset d USING (dataset_uuid)
+                           WHERE jo.job_id = j.job_id))
     INTO doc
     FROM trace.task t JOIN trace.job j ON j.job_id = t.job_id
     WHERE t.task_id = task_fetch.task_id AND t.attempt = task_fetch.attempt

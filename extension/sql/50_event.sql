@@ -181,7 +181,7 @@ BEGIN
         RAISE EXCEPTION 'argument "rows" must hold JSON objects only'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    PERFORM trace.check_payload(rows, 'rows');
+    PERFORM trace.check_write_size(rows);
 
     producer := trace.lease_holder(task_id, attempt, lease_token);
     binding := trace.output_binding(producer.job_id, dataset_id);

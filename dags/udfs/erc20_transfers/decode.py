@@ -8,7 +8,7 @@ Job (runtime lambda):
       entrypoint: erc20_transfers/decode.py
       timeout: 30s
       memory: 256MB
-      dataset: erc20.transfers      # where the rows go (default below)
+    outputs: [erc20.transfers]      # the rows go to the job's output
 
 Task payload: one partition of raw logs, e.g. a block range
     {"partition": "19000000-19000099",
@@ -75,7 +75,7 @@ def handle(task, out):
     logs = payload.get("logs")
     if not isinstance(partition, str) or not isinstance(logs, list):
         raise trace_udf.Fatal('payload needs "partition" (string) and "logs" (list)')
-    dataset = task.config.get("dataset", DEFAULT_DATASET)
+    dataset = (task.outputs or [DEFAULT_DATASET])[0]
     decoded = skipped = 0
     for log in logs:
         row = decode(log)

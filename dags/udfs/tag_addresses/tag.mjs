@@ -6,11 +6,12 @@
 //   config:
 //     language: typescript
 //     entrypoint: tag_addresses/tag.mjs
-//     labels: tag_addresses/labels.json   # the list, in the UDF directory
-//     dataset: labels.address_tags        # where the rows go
 //     timeout: 20s
+//   outputs: [labels.address_tags]        # the rows go to the job's output
 //
-// Task payload: {"partition": "2024-05-01", "addresses": ["0x...", ...]}
+// Task payload: {"partition": "2024-05-01", "addresses": ["0x...", ...],
+//                "labels": "tag_addresses/labels.json"}   (labels: optional;
+// the list is a file in the UDF directory)
 // Output: one row {address, tag, category} per listed address found, and an
 // event for the partition; untagged addresses are counted in the result.
 //
@@ -39,8 +40,10 @@ run(async (task, out) => {
   if (typeof partition !== 'string' || !Array.isArray(addresses)) {
     throw new Fatal('payload needs "partition" (string) and "addresses" (array)');
   }
-  const labels = loadLabels('/udf/' + (task.config.labels ?? 'tag_addresses/labels.json'));
-  const dataset = task.config.dataset ?? 'labels.address_tags';
+  const labelsFile = task.payload.labels ?? 'tag_addresses/labels.json';
+  if (typeof labelsFile !== 'string' || labelsFile.includes('..')) throw new Fatal('bad "labels" path');
+  const labels = loadLabels('/udf/' + labelsFile);
+  const dataset = task.outputs?.[0] ?? 'labels.address_tags';
   const seen = new Set();
   let tagged = 0;
   let untagged = 0;

@@ -6,8 +6,8 @@
 //!   config:
 //!     language: rust
 //!     entrypoint: daily_volumes/target/release/daily_volumes   # built binary
-//!     dataset: erc20.daily_volumes
 //!     timeout: 30s
+//!   outputs: [erc20.daily_volumes]      # the rows go to the job's output
 //!
 //! Task payload: {"partition": "2024-05", "transfers": [{"timestamp": 1714521600,
 //!   "token": "0x..", "value": "1000000"}, ...]} (values as decimal strings or
@@ -52,7 +52,12 @@ fn main() {
             .get("transfers")
             .and_then(Json::as_array)
             .ok_or_else(|| fatal("payload needs \"transfers\" (array)"))?;
-        let dataset = task.config.get("dataset").and_then(Json::as_str).unwrap_or("erc20.daily_volumes");
+        let dataset = task
+            .outputs
+            .as_array()
+            .and_then(|o| o.first())
+            .and_then(Json::as_str)
+            .unwrap_or("erc20.daily_volumes");
 
         // (day, token) -> (volume, count); BTreeMap keeps the output sorted.
         let mut sums: BTreeMap<(String, String), (u128, u64)> = BTreeMap::new();

@@ -46,6 +46,8 @@ class Task:
         self.payload = doc.get("payload")
         self.config = doc.get("config") or {}
         self.inputs = doc.get("inputs")
+        self.outputs = doc.get("outputs")   # the job's output dataset ids, when known
+        self.event = doc.get("event")       # the input event that made the task, if any
         self.job = doc.get("job") or {}
 
 

@@ -16,6 +16,10 @@ export interface Task<Payload = Json, Config = { [key: string]: Json }> {
   payload: Payload;
   config: Config;
   inputs: Json;
+  /** The job's output dataset ids, when the worker knows them. */
+  outputs: string[] | null;
+  /** The input event that made this task, if any. */
+  event: { event_id: number; dataset_id: string; partition_key: string; [key: string]: Json } | null;
   job: { name?: string; dag?: string | null };
   raw: { [key: string]: Json };
 }

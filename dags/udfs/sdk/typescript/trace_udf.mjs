@@ -65,7 +65,8 @@ export async function readTask() {
   const t = doc.task ?? {};
   return {
     taskId: t.task_id, attempt: t.attempt, mode: t.mode, payload: t.payload,
-    config: t.config ?? {}, inputs: t.inputs ?? null, job: t.job ?? {}, raw: t,
+    config: t.config ?? {}, inputs: t.inputs ?? null, outputs: t.outputs ?? null,
+    event: t.event ?? null, job: t.job ?? {}, raw: t,
   };
 }
 

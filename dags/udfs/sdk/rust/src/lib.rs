@@ -344,6 +344,10 @@ pub struct Task {
     pub payload: Json,
     pub config: Json,
     pub inputs: Json,
+    /// The job's output dataset ids (an array) when the worker knows them.
+    pub outputs: Json,
+    /// The input event that made this task, if any.
+    pub event: Json,
     pub raw: Json,
 }
 
@@ -410,6 +414,8 @@ pub fn read_task() -> Result<Task, UdfError> {
         payload: field("payload"),
         config: field("config"),
         inputs: field("inputs"),
+        outputs: field("outputs"),
+        event: field("event"),
         raw: t.clone(),
     })
 }
