@@ -115,11 +115,11 @@ CREATE TABLE trace.job_output (
     job_id          bigint NOT NULL REFERENCES trace.job,
     dataset_uuid    uuid NOT NULL REFERENCES trace.dataset,
     version         int NOT NULL,
-    position        int NOT NULL,
+    output_index    int NOT NULL,
     PRIMARY KEY (job_id, dataset_uuid)
 );
 COMMENT ON TABLE trace.job_input IS 'The dataset version each job reads';
-COMMENT ON TABLE trace.job_output IS 'The dataset version each job writes, and the output''s position in the DAG';
+COMMENT ON TABLE trace.job_output IS 'The dataset version each job writes, and the output''s index in the DAG''s list';
 
 -- The pointer set and the job set of each DAG version.
 CREATE TABLE trace.version_dataset (

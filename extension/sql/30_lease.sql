@@ -164,7 +164,7 @@ BEGIN
                'inputs', (SELECT coalesce(jsonb_agg(d.dataset_id ORDER BY d.dataset_id), '[]')
                           FROM trace.job_input ji JOIN trace.dataset d USING (dataset_uuid)
                           WHERE ji.job_id = j.job_id),
-               'outputs', (SELECT coalesce(jsonb_agg(d.dataset_id ORDER BY jo.position), '[]')
+               'outputs', (SELECT coalesce(jsonb_agg(d.dataset_id ORDER BY jo.output_index), '[]')
                            FROM trace.job_output jo JOIN trace.dataset d USING (dataset_uuid)
                            WHERE jo.job_id = j.job_id))
     INTO doc

@@ -90,8 +90,85 @@ $$;
 COMMENT ON FUNCTION trace.route_event(trace.event) IS
     'Routes a new event: one task per consuming job (live, or rebuild for jobs being built)';
 
+-- Emits a batch of events of one dataset for the task holding the given
+-- lease, in order, and returns their event_ids: one fence and one output
+-- lookup for the batch.  Each new event is routed in the same transaction;
+-- a key emitted before returns its original event.
+CREATE FUNCTION trace.emit_events(
+    task_id        bigint,
+    attempt        int,
+    lease_token    uuid,
+    dataset_id     text,
+    partition_keys text[],
+    payloads       jsonb[])
+RETURNS bigint[]
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_variable
+DECLARE
+    n         int := cardinality(partition_keys);
+    producer  trace.task;
+    binding   record;
+    e         trace.event;
+    ids       bigint[] := '{}';
+BEGIN
+    IF dataset_id IS NULL OR partition_keys IS NULL OR payloads IS NULL THEN
+        PERFORM trace.require_arg(dataset_id IS NULL, 'dataset_id');
+        PERFORM trace.require_arg(partition_keys IS NULL, 'partition_keys');
+        PERFORM trace.require_arg(payloads IS NULL, 'payloads');
+    END IF;
+    IF dataset_id = '' OR octet_length(dataset_id) > 63 THEN
+        RAISE EXCEPTION 'argument "dataset_id" must be 1 to 63 bytes'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF cardinality(payloads) <> n THEN
+        RAISE EXCEPTION 'arguments "partition_keys" and "payloads" must have the same length'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF n > 10000 THEN
+        RAISE EXCEPTION 'at most 10000 events per call, got %', n USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+    FOR i IN 1..n LOOP
+        IF partition_keys[i] IS NULL OR payloads[i] IS NULL THEN
+            PERFORM trace.require_arg(partition_keys[i] IS NULL, 'partition_key');
+            PERFORM trace.require_arg(payloads[i] IS NULL, 'payload');
+        END IF;
+        IF length(partition_keys[i]) > 1000 THEN
+            RAISE EXCEPTION 'argument "partition_key" must be at most 1000 characters'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        PERFORM trace.check_payload(payloads[i], 'payload');
+    END LOOP;
+
+    producer := trace.lease_holder(task_id, attempt, lease_token);
+    binding := trace.output_binding(producer.job_id, dataset_id);
+    FOR i IN 1..n LOOP
+        INSERT INTO trace.event AS ev (org_id, producer_task_id, producer_attempt, dataset_id,
+                                       dataset_version, partition_key, payload)
+        VALUES (producer.org_id, task_id, attempt, dataset_id, binding.version,
+                partition_keys[i], payloads[i])
+        ON CONFLICT ON CONSTRAINT event_producer_task_id_dataset_id_partition_key_key
+        DO NOTHING
+        RETURNING * INTO e;
+        IF e.event_id IS NULL THEN
+            SELECT x.event_id INTO e.event_id FROM trace.event x
+            WHERE x.producer_task_id = emit_events.task_id AND x.dataset_id = emit_events.dataset_id
+              AND x.partition_key = partition_keys[i];
+        ELSIF binding.version IS NOT NULL THEN
+            PERFORM trace.route_event(e);
+        END IF;
+        ids := ids || e.event_id;
+        e := NULL;
+    END LOOP;
+    RETURN ids;
+END
+$$;
+COMMENT ON FUNCTION trace.emit_events(bigint, int, uuid, text, text[], jsonb[]) IS
+    'Emits a batch of events of one dataset for a leased task (idempotent per key, routed); returns their event_ids';
+
 -- Emits one event for the task holding the given lease and returns its
--- event_id; a new event is routed in the same transaction.
+-- event_id; see trace.emit_events.
 CREATE FUNCTION trace.emit_event(
     task_id       bigint,
     attempt       int,
@@ -104,44 +181,14 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
-DECLARE
-    producer  trace.task;
-    binding   record;
-    e         trace.event;
 BEGIN
     IF dataset_id IS NULL OR partition_key IS NULL OR payload IS NULL THEN
         PERFORM trace.require_arg(dataset_id IS NULL, 'dataset_id');
         PERFORM trace.require_arg(partition_key IS NULL, 'partition_key');
         PERFORM trace.require_arg(payload IS NULL, 'payload');
     END IF;
-    IF dataset_id = '' OR octet_length(dataset_id) > 63 THEN
-        RAISE EXCEPTION 'argument "dataset_id" must be 1 to 63 bytes'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF length(partition_key) > 1000 THEN
-        RAISE EXCEPTION 'argument "partition_key" must be at most 1000 characters'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    PERFORM trace.check_payload(payload, 'payload');
-
-    producer := trace.lease_holder(task_id, attempt, lease_token);
-    binding := trace.output_binding(producer.job_id, dataset_id);
-    INSERT INTO trace.event AS ev (org_id, producer_task_id, producer_attempt, dataset_id,
-                                   dataset_version, partition_key, payload)
-    VALUES (producer.org_id, task_id, attempt, dataset_id, binding.version, partition_key, payload)
-    ON CONFLICT ON CONSTRAINT event_producer_task_id_dataset_id_partition_key_key
-    DO NOTHING
-    RETURNING * INTO e;
-    IF e.event_id IS NULL THEN
-        SELECT x.event_id INTO e.event_id FROM trace.event x
-        WHERE x.producer_task_id = emit_event.task_id AND x.dataset_id = emit_event.dataset_id
-          AND x.partition_key = emit_event.partition_key;
-        RETURN e.event_id;
-    END IF;
-    IF binding.version IS NOT NULL THEN
-        PERFORM trace.route_event(e);
-    END IF;
-    RETURN e.event_id;
+    RETURN (trace.emit_events(task_id, attempt, lease_token, dataset_id,
+                              ARRAY[partition_key], ARRAY[payload]))[1];
 END
 $$;
 COMMENT ON FUNCTION trace.emit_event(bigint, int, uuid, text, text, jsonb) IS

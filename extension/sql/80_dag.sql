@@ -409,7 +409,7 @@ BEGIN
         INSERT INTO trace.dataset_version (dataset_uuid, version, org_id, dag_version, job_id,
                                            state, kind, relation)
         VALUES (d.dataset_uuid, new_version, org, version, j.job_id, 'building', kind, relation);
-        INSERT INTO trace.job_output (job_id, dataset_uuid, version, position)
+        INSERT INTO trace.job_output (job_id, dataset_uuid, version, output_index)
         VALUES (j.job_id, d.dataset_uuid, new_version, output_index);
         output_index := output_index + 1;
     END LOOP;

@@ -139,6 +139,8 @@ BEGIN
     ELSIF trace.chain_table_columns(j.operator, output_index) IS NOT NULL THEN
         EXECUTE format('CREATE TABLE %s (partition_key text NOT NULL, producer_task_id bigint NOT NULL, %s)',
                        relation, trace.chain_table_columns(j.operator, output_index));
+        -- workers COPY into chain tables, fenced by trace.chain_tables
+        EXECUTE format('GRANT SELECT, INSERT, DELETE ON %s TO trace_worker', relation);
     ELSE
         EXECUTE format('CREATE TABLE %s (partition_key text NOT NULL, producer_task_id bigint NOT NULL, "row" jsonb NOT NULL)',
                        relation);

@@ -19,8 +19,14 @@ GRANT EXECUTE ON FUNCTION
     trace.complete_task(bigint, int, uuid, jsonb),
     trace.complete_tasks(bigint[], int[], uuid[], jsonb[]),
     trace.fail_task(bigint, int, uuid, text, boolean),
-    trace.write_rows(bigint, int, uuid, text, text, jsonb)
+    trace.write_rows(bigint, int, uuid, text, text, jsonb),
+    trace.emit_events(bigint, int, uuid, text, text[], jsonb[]),
+    trace.chain_tables(bigint, int, uuid),
+    trace.source_state(bigint, int, uuid),
+    trace.save_source_state(bigint, int, uuid, jsonb),
+    trace.record_reorg(bigint, int, uuid, bigint, bigint, int, text[], text[])
     TO trace_worker;
+GRANT USAGE ON SCHEMA trace_data TO trace_worker;
 
 -- Administration: jobs, manual triggers, cancellation, inspection.
 GRANT EXECUTE ON FUNCTION
@@ -33,7 +39,8 @@ GRANT EXECUTE ON FUNCTION
     trace.rollback_dag(text, int),
     trace.pause_job(text, text),
     trace.resume_job(text, text),
-    trace.trigger_job(text, text, jsonb)
+    trace.trigger_job(text, text, jsonb),
+    trace.restart_source(text, text)
     TO trace_admin;
 GRANT SELECT ON trace.tasks, trace.task_attempts, trace.task_counts, trace.events,
     trace.dags, trace.dag_versions, trace.jobs, trace.datasets, trace.integrity_reports
