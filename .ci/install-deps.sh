@@ -8,7 +8,8 @@ packages=(
   postgresql-15 postgresql-server-dev-15 postgresql-contrib
   libpq-dev libjansson-dev libcurl4-openssl-dev libyaml-dev
   libipc-run-perl
-  bubblewrap libseccomp-dev pgbouncer python3 nodejs
+  bubblewrap libseccomp-dev pgbouncer python3 nodejs npm
+  libmicrohttpd-dev
 )
 
 missing=()
