@@ -7,8 +7,8 @@ packages=(
   build-essential clang llvm
   postgresql-15 postgresql-server-dev-15 postgresql-contrib
   libpq-dev libjansson-dev libcurl4-openssl-dev libyaml-dev
-  libipc-run-perl
-  bubblewrap libseccomp-dev pgbouncer python3 nodejs npm
+  libipc-run-perl libclang-rt-14-dev
+  bubblewrap libseccomp-dev pgbouncer python3
   libmicrohttpd-dev
 )
 
@@ -16,6 +16,11 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js (UDFs in TypeScript, anvil and the peers from npm): Debian's
+# packages when no node/npm is on the machine; an existing installation
+# (e.g. NodeSource's, which bundles npm) is used as it is.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 sudo=""

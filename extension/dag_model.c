@@ -17,7 +17,9 @@
 #include <ctype.h>
 #include <limits.h>
 
+#include "common/int.h"
 #include "pgtime.h"
+#include "utils/hsearch.h"
 #include "utils/json.h"
 #include "utils/timestamp.h"
 
@@ -481,9 +483,9 @@ read_duration(DagLoad *ld, const YamlNode *node, const char *path, int64 min, in
 		{
 			if (strcmp(unit, units[i].unit) == 0)
 			{
-				int64		ms = n * units[i].ms;
+				int64		ms;
 
-				if (ms < min || ms > max)
+				if (pg_mul_s64_overflow(n, units[i].ms, &ms) || ms < min || ms > max)
 				{
 					dag_error(ld->report, path, node->line, node->col,
 							  "%s must be between " INT64_FORMAT "ms and " INT64_FORMAT "ms, not %s",
@@ -508,6 +510,7 @@ read_size(DagLoad *ld, const YamlNode *node, const char *path, int64 min, int64 
 	int64		n;
 	const char *unit;
 	int64		mult = -1;
+	int64		bytes;
 
 	if (node->kind == YAML_SCALAR && parse_number_unit(node->value, &n, &unit))
 	{
@@ -526,14 +529,14 @@ read_size(DagLoad *ld, const YamlNode *node, const char *path, int64 min, int64 
 				  "%s must be a size such as 256MB or 1GB", path);
 		return false;
 	}
-	if (n * mult < min || n * mult > max)
+	if (pg_mul_s64_overflow(n, mult, &bytes) || bytes < min || bytes > max)
 	{
 		dag_error(ld->report, path, node->line, node->col,
 				  "%s must be between " INT64_FORMAT " and " INT64_FORMAT " bytes, not %s",
 				  path, min, max, node->value);
 		return false;
 	}
-	*out = n * mult;
+	*out = bytes;
 	return true;
 }
 
@@ -706,11 +709,13 @@ load_config(DagLoad *ld, JobModel *job, const YamlNode *node, const FieldSpec *s
 	appendStringInfoChar(out, '}');
 }
 
-/* Reads a list of dataset ids (inputs). */
+/* Reads a list of dataset ids (inputs), reporting each repeat once. */
 static List *
 load_inputs(DagLoad *ld, const YamlNode *node, const char *path)
 {
 	List	   *refs = NIL;
+	HASHCTL		ctl;
+	HTAB	   *seen;
 
 	if (node == NULL || scalar_is_null(node))
 		return NIL;
@@ -720,24 +725,29 @@ load_inputs(DagLoad *ld, const YamlNode *node, const char *path)
 				  "%s must be a list of dataset ids, not %s", path, kind_name(node));
 		return NIL;
 	}
+	/* a hash, not a scan of the list: a list of n repeats costs O(n) */
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = 64;			/* read_dataset allows at most 63 bytes */
+	ctl.entrysize = 64;
+	ctl.hcxt = CurrentMemoryContext;
+	seen = hash_create("trace dag inputs", 64, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	for (int i = 0; i < node->count; i++)
 	{
 		DatasetRef *ref = palloc0(sizeof(DatasetRef));
 		char	   *ipath = path_index(path, i);
-		ListCell   *lc;
+		bool		found;
 
 		if (!read_dataset(ld, node->items[i], ipath, &ref->dataset))
 			continue;
 		ref->line = node->items[i]->line;
 		ref->col = node->items[i]->col;
-		foreach(lc, refs)
-		{
-			if (strcmp(((DatasetRef *) lfirst(lc))->dataset, ref->dataset) == 0)
-				dag_error(ld->report, ipath, ref->line, ref->col,
-						  "dataset \"%s\" is listed twice in %s", ref->dataset, path);
-		}
+		hash_search(seen, ref->dataset, HASH_ENTER, &found);
+		if (found)
+			dag_error(ld->report, ipath, ref->line, ref->col,
+					  "dataset \"%s\" is listed twice in %s", ref->dataset, path);
 		refs = lappend(refs, ref);
 	}
+	hash_destroy(seen);
 	return refs;
 }
 

@@ -7,14 +7,15 @@
 # `postgres` user in a scratch directory that user owns (the checkout may sit
 # where that user cannot write, or even read).
 #
-#   test/run.sh [suite ...]     suites: regress isolation tap worker (default: all)
+#   test/run.sh [suite ...]     suites: regress isolation tap worker fuzz (default: all)
+#   TRACE_FUZZ_SECONDS          how long the fuzz suite runs (default 30)
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 bindir=$(/usr/lib/postgresql/15/bin/pg_config --bindir)
 pgxs=$(/usr/lib/postgresql/15/bin/pg_config --pkglibdir)/pgxs
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(regress isolation tap worker)
+[ ${#suites[@]} -gt 0 ] || suites=(regress isolation tap worker fuzz)
 
 # The unprivileged user, and a scratch copy of the tests it can write in.
 if [ "$(id -u)" -eq 0 ]; then
@@ -95,6 +96,13 @@ for suite in "${suites[@]}"; do
       [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
       passed=$((passed + ok)); failed=$((failed + bad))
       [ "$rc" -ne 0 ] && failed_names+=(worker)
+      ;;
+    fuzz)
+      # libFuzzer + ASan/UBSan on the real DAG loader, for a bounded time.
+      echo "=== fuzz"
+      bash "$here/test/fuzz/run.sh" "${TRACE_FUZZ_SECONDS:-30}" 2>&1 | tail -n 40 | tee "$work/out/fuzz.log"
+      rc=${PIPESTATUS[0]}
+      if [ "$rc" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); failed_names+=(fuzz); fi
       ;;
     *)
       echo "unknown suite $suite" >&2; failed=$((failed + 1)); failed_names+=("$suite")
