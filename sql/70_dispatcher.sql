@@ -42,7 +42,8 @@ SELECT trace.release_scheduled(3);
 SELECT state, count(*) FROM trace.task GROUP BY state ORDER BY state;
 SELECT trace.release_scheduled();
 DELETE FROM trace.task;
-SELECT trace.next_due_ms();
+-- Nothing scheduled: NULL, so the dispatcher sleeps its full interval.
+SELECT trace.next_due_ms() IS NULL AS sleeps_when_idle;
 
 -- Outbox: the failure notices above are relayed once, oldest first, as
 -- NOTIFY trace_task_failed, and removed in the same transaction.

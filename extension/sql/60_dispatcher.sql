@@ -205,9 +205,11 @@ RETURNS bigint
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT greatest(0, ceil(extract(epoch FROM least(
-               (SELECT min(not_before) FROM trace.task WHERE state = 'scheduled'),
-               (SELECT min(next_slot) FROM trace.cron_state)) - now()) * 1000))::bigint
+    -- (greatest() skips NULLs, so NULL must be kept apart: it means "sleep")
+    SELECT CASE WHEN due IS NOT NULL
+                THEN greatest(0, ceil(extract(epoch FROM due - now()) * 1000))::bigint END
+    FROM (SELECT least((SELECT min(not_before) FROM trace.task WHERE state = 'scheduled'),
+                       (SELECT min(next_slot) FROM trace.cron_state)) AS due) d
 $$;
 COMMENT ON FUNCTION trace.next_due_ms() IS
     'Milliseconds until the next scheduled task or cron slot is due, NULL when none';
