@@ -58,23 +58,16 @@ RETURNS TABLE (task_id bigint, attempt int, lease_token uuid, lease_expires_at t
                job_id bigint, operator text, runtime text, mode text, payload jsonb)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
 #variable_conflict use_column
 BEGIN
+    -- The candidates are locked, then updated by primary key (= ANY of an
+    -- array): that plan stays an index scan whatever the estimates, so the
+    -- generic plan is used and cached for the session (plan_cache_mode
+    -- above); a custom plan per call would cost more than the claim.
     RETURN QUERY
-    WITH candidate AS (
-        SELECT c.task_id
-        FROM unnest(claim.runtimes) AS r(runtime)
-        CROSS JOIN LATERAL (
-            SELECT t.task_id, t.priority
-            FROM trace.task t
-            WHERE t.org_id = claim.org AND t.runtime = r.runtime AND t.state = 'queued'
-            ORDER BY t.priority DESC, t.task_id
-            LIMIT claim.max_tasks
-            FOR UPDATE SKIP LOCKED) c
-        ORDER BY c.priority DESC, c.task_id
-        LIMIT claim.max_tasks),
-    claimed AS (
+    WITH claimed AS (
         UPDATE trace.task t
         SET state = 'running',
             attempt = t.attempt + 1,
@@ -84,8 +77,18 @@ BEGIN
             deadline_at = now() + t.timeout,
             worker_id = claim.worker_id,
             started_at = now()
-        FROM candidate
-        WHERE t.task_id = candidate.task_id
+        WHERE t.task_id = ANY (ARRAY(
+            SELECT c.task_id
+            FROM unnest(claim.runtimes) AS r(runtime)
+            CROSS JOIN LATERAL (
+                SELECT q.task_id, q.priority
+                FROM trace.task q
+                WHERE q.org_id = claim.org AND q.runtime = r.runtime AND q.state = 'queued'
+                ORDER BY q.priority DESC, q.task_id
+                LIMIT claim.max_tasks
+                FOR UPDATE SKIP LOCKED) c
+            ORDER BY c.priority DESC, c.task_id
+            LIMIT claim.max_tasks))
         RETURNING t.task_id, t.attempt, t.lease_token, t.lease_expires_at,
                   t.job_id, t.operator, t.runtime, t.mode, t.payload, t.priority)
     SELECT c.task_id, c.attempt, c.lease_token, c.lease_expires_at,
@@ -125,9 +128,10 @@ BEGIN
         RAISE EXCEPTION 'argument "lease" must be more than 0 and at most 1 day'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    RETURN QUERY SELECT * FROM trace.claim(trace.caller_org(), claim_tasks.worker_id,
-                                           claim_tasks.runtimes, claim_tasks.max_tasks,
-                                           claim_tasks.lease);
+    -- the caller's org, looked up here: a function call per claim costs more
+    RETURN QUERY SELECT * FROM trace.claim(
+        coalesce((SELECT o.org_id FROM trace.org_role o WHERE o.role_name = session_user), 'default'),
+        claim_tasks.worker_id, claim_tasks.runtimes, claim_tasks.max_tasks, claim_tasks.lease);
 END
 $$;
 COMMENT ON FUNCTION trace.claim_tasks(text, text[], int, interval) IS

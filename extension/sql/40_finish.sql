@@ -29,7 +29,7 @@ BEGIN
     ), ended AS (
         DELETE FROM trace.task t
         USING input i
-        WHERE t.task_id = i.task_id
+        WHERE t.task_id = ANY (move_to_done.task_ids) AND t.task_id = i.task_id
           AND (i.attempt IS NULL
                OR (t.attempt = i.attempt AND t.lease_token = i.lease_token
                    AND t.state = 'running' AND t.lease_expires_at > now()))
@@ -166,11 +166,13 @@ AS $$
 DECLARE
     outcome text;
 BEGIN
-    PERFORM trace.check_payload(result, 'result');
-    SELECT c.status INTO outcome
-    FROM trace.complete_tasks(ARRAY[task_id], ARRAY[attempt], ARRAY[lease_token],
-                              ARRAY[result]) c;
-    IF outcome = 'stale' THEN
+    IF result IS NOT NULL THEN
+        PERFORM trace.check_payload(result, 'result');
+    END IF;
+    SELECT m.state INTO outcome
+    FROM trace.move_to_done(ARRAY[task_id], ARRAY[attempt], ARRAY[lease_token], NULL,
+                            ARRAY[result], NULL) m;
+    IF outcome IS NULL THEN
         PERFORM trace.raise_lease_error(task_id, attempt, lease_token);
     END IF;
     RETURN outcome;
