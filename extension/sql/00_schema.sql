@@ -87,7 +87,11 @@ COMMENT ON SEQUENCE trace.task_id_seq IS
     'Task ids, shared by trace.task and trace.task_done so an id is unique across both';
 
 -- Active tasks.  fillfactor leaves room so heartbeats (which change no
--- indexed column) stay HOT updates.
+-- indexed column) stay HOT updates.  Every claim and completion leaves a
+-- dead tuple and a dead entry at the head of the claim index, which each
+-- later claim must step over until vacuum removes it: so vacuum this small,
+-- hot table after a fixed number of changes, not a fraction of its size,
+-- and without cost-based pauses.
 CREATE TABLE trace.task (
     task_id          bigint PRIMARY KEY DEFAULT nextval('trace.task_id_seq'),
     org_id           text NOT NULL,
@@ -116,7 +120,10 @@ CREATE TABLE trace.task (
     last_error       text,
     created_at       timestamptz NOT NULL DEFAULT now(),
     CHECK ((state = 'running') = (lease_token IS NOT NULL))
-) WITH (fillfactor = 80);
+) WITH (fillfactor = 80,
+        autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000,
+        autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 20000,
+        autovacuum_analyze_scale_factor = 0.02, autovacuum_vacuum_cost_delay = 0);
 COMMENT ON TABLE trace.task IS
     'Active tasks: scheduled (waiting for not_before), queued (claimable), running (leased), paused';
 
