@@ -9,7 +9,7 @@
 EXTENSION   = trace
 EXTVERSION  = 0.1
 MODULE_big  = trace
-OBJS        = extension/trace.o extension/dispatcher.o extension/payload.o \
+OBJS        = extension/trace.o extension/dispatcher.o extension/payload.o extension/lease.o \
               extension/yaml_tree.o extension/dag_report.o extension/dag_model.o \
               extension/dag_graph.o extension/dag_sql.o extension/cron.o \
               extension/wakeup.o

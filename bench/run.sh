@@ -11,13 +11,16 @@
 #      driven by pgbench -M prepared on the same cluster and client counts.
 #   2. the same batched: claim 100 -> complete_tasks 100, against a batched
 #      roofline (UPDATE ... LIMIT 100 ... RETURNING, then UPDATE ... = ANY).
-#   3. claim -> complete with 1M finished and 1M queued tasks already there.
+#   3. claim -> complete with 1M finished and 1M queued tasks already there,
+#      and once more right after 200k claims with no vacuum in between (the
+#      dead entries at the head of the claim index), then after a VACUUM.
 #   4. enqueue: trace.enqueue_task per transaction (each NOTIFYs) with a
 #      worker LISTENing, enqueue_tasks of 1000 payloads per call, and plain
 #      INSERT per transaction with and without pg_notify for comparison; then
 #      the wake-up latency seen by a LISTEN trace_wakeup client at idle.
 #   5. claim -> complete and the roofline with synchronous_commit = off.
 #   6. claim -> complete with the dispatcher running in the bench database.
+#   7. where the server's time goes: per-function time (track_functions).
 # The dispatcher runs in database "postgres", where the extension is not
 # installed, for sections 1-5: there it only idles (see section 6).
 #
@@ -286,7 +289,18 @@ for c in "${clients[@]}"; do
   fill_trace "$single_fill"
   loadgen "cc.$c" -m claim-complete -c "$c" -T "$secs"
   fill_trace "$single_fill"
+  [ "$c" = "${clients[0]}" ] && sql -c "SELECT pg_stat_reset()" >/dev/null
   loadgen "cec.$c" -m claim-emit-complete -c "$c" -T "$secs"
+  if [ "$c" = "${clients[0]}" ]; then
+    sleep 1   # the clients' statistics are flushed as their backends exit
+    fstats=$(sql -F ' ' <<'EOF2'
+SELECT format('%-16s %8s %9s %9s', funcname, calls,
+              round((total_time / calls)::numeric, 3), round((self_time / calls)::numeric, 3))
+FROM pg_stat_user_functions WHERE schemaname = 'trace' AND calls > 0
+ORDER BY self_time DESC;
+EOF2
+)
+  fi
   fill_roofline "$single_fill"
   pgbench_run "roof.$c" 1 "$work/roofline.sql" "$c" -T "$secs"
 done
@@ -309,7 +323,16 @@ for c in "${clients[@]}"; do
 done
 say "bench: backlog, batches of 100"
 top_up_backlog
+# Autovacuum off for trace.task until the end of this section, so the next
+# point sees exactly what the batched point left: $batch_tasks claimed and
+# finished tasks whose dead entries sit at the head of the claim index.
+sql -c "ALTER TABLE trace.task SET (autovacuum_enabled = off)" >/dev/null
 loadgen "bigb" -m batch -b 100 -c "${clients[-1]}" -n "$batch_tasks"
+say "bench: backlog, before and after VACUUM"
+loadgen "bigdead" -m claim-complete -c "${clients[0]}" -T "$secs"
+sql -c "VACUUM trace.task" >/dev/null
+loadgen "bigvac" -m claim-complete -c "${clients[0]}" -T "$secs"
+sql -c "ALTER TABLE trace.task RESET (autovacuum_enabled)" >/dev/null
 big_done=$(sql -c "SELECT count(*) FROM trace.task_done")
 big_queued=$(sql -c "SELECT count(*) FROM trace.task WHERE state = 'queued'")
 
@@ -414,6 +437,15 @@ last=${clients[-1]}
 printf '%7s | %11s | %10s%1s %7s %7s | %7s   (batches of 100)\n' "$last" "${R[batch.$last.tasks_per_s]}" \
   "${R[bigb.tasks_per_s]}" "${R[bigb.flag]:-}" "${R[bigb.claim_p50_ms]}" "${R[bigb.claim_p99_ms]}" \
   "$(pct "${R[bigb.tasks_per_s]}" "${R[batch.$last.tasks_per_s]}")"
+first=${clients[0]}
+echo "   The same queue right after that batched point, which claimed and finished $batch_tasks tasks"
+echo "   (autovacuum held off), then after a VACUUM of trace.task:"
+printf '%7s | %11s | %10s%1s %7s %7s | %7s   %s\n' "$first" "${R[cc.$first.tasks_per_s]}" \
+  "${R[bigdead.tasks_per_s]}" "${R[bigdead.flag]:-}" "${R[bigdead.claim_p50_ms]}" "${R[bigdead.claim_p99_ms]}" \
+  "$(pct "${R[bigdead.tasks_per_s]}" "${R[cc.$first.tasks_per_s]}")" "(no vacuum since $batch_tasks claims)"
+printf '%7s | %11s | %10s%1s %7s %7s | %7s   %s\n' "$first" "${R[cc.$first.tasks_per_s]}" \
+  "${R[bigvac.tasks_per_s]}" "${R[bigvac.flag]:-}" "${R[bigvac.claim_p50_ms]}" "${R[bigvac.claim_p99_ms]}" \
+  "$(pct "${R[bigvac.tasks_per_s]}" "${R[cc.$first.tasks_per_s]}")" "(after VACUUM)"
 echo
 echo "4. Enqueue (tasks/s; ${enq_secs}s per point; a LISTEN trace_wakeup client attached)"
 printf '%7s | %12s %7s %7s %11s | %14s | %12s %14s\n' clients "enqueue_task" p50 p99 "wake-ups" \
@@ -450,6 +482,11 @@ for c in "${live_clients[@]}"; do
     "$(pct "${R[live.$c.tasks_per_s]}" "${R[cc.$c.tasks_per_s]}")" "${R[live.$c.cpu]}"
 done
 echo "   trace.next_due_ms() with nothing scheduled: $next_due (NULL lets the dispatcher sleep)"
+echo
+echo "7. Server time per call during claim -> emit -> complete, ${clients[0]} client(s) (pg_stat_user_functions;"
+echo "   total includes the functions it calls, self does not; commits are outside both)"
+printf '%-16s %8s %9s %9s\n' function calls "total ms" "self ms"
+echo "$fstats"
 echo
 echo "* the queue ran dry before the end (figure still valid, run shorter)   ! errors: see bench/out/last-run.log"
 } | tee "$table"

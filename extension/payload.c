@@ -17,9 +17,10 @@
 
 #include "trace.h"
 
-/* Raises TR003 when a JSON datum is larger than limit bytes. */
-static void
-check_size(Datum value, const char *argument, int limit, const char *setting)
+/* Raises TR003 when a JSON datum is larger than limit bytes; setting names
+ * the GUC that sets the limit. */
+void
+trace_check_size(Datum value, const char *argument, int limit, const char *setting)
 {
 	Size		size = toast_raw_datum_size(value) - VARHDRSZ;
 
@@ -42,7 +43,7 @@ Datum
 trace_check_payload(PG_FUNCTION_ARGS)
 {
 	if (!PG_ARGISNULL(0))
-		check_size(PG_GETARG_DATUM(0),
+		trace_check_size(PG_GETARG_DATUM(0),
 				   PG_ARGISNULL(1) ? "?" : text_to_cstring(PG_GETARG_TEXT_PP(1)),
 				   trace_max_payload_bytes, "trace.max_payload_bytes");
 	PG_RETURN_VOID();
@@ -59,6 +60,6 @@ Datum
 trace_check_write_size(PG_FUNCTION_ARGS)
 {
 	if (!PG_ARGISNULL(0))
-		check_size(PG_GETARG_DATUM(0), "rows", trace_max_write_bytes, "trace.max_write_bytes");
+		trace_check_size(PG_GETARG_DATUM(0), "rows", trace_max_write_bytes, "trace.max_write_bytes");
 	PG_RETURN_VOID();
 }

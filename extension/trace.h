@@ -23,6 +23,9 @@ extern int	trace_versions_kept;
 extern void trace_shmem_install(void);
 extern void trace_dispatcher_publish_latch(void);
 
+/* payload.c */
+extern void trace_check_size(Datum value, const char *argument, int limit, const char *setting);
+
 /* dispatcher.c */
 extern void trace_dispatcher_register(void);
 extern PGDLLEXPORT void trace_dispatcher_main(Datum main_arg);

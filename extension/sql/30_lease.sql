@@ -51,52 +51,15 @@ COMMENT ON FUNCTION trace.raise_lease_error(bigint, int, uuid) IS
 -- UPDATE SKIP LOCKED lets any number of claimers run at once without ever
 -- handing one task to two of them.  With several runtimes each is probed
 -- through the claim index (O(log n) each) and the best max_tasks are kept;
--- the others are unlocked at commit.  The one claim path: workers reach it
--- through trace.claim_tasks, the dispatcher's own executor directly.
+-- the others are unlocked at commit.  The one claim path (lease.c): workers
+-- reach it through trace.claim_tasks, the dispatcher's own executor
+-- directly.
 CREATE FUNCTION trace.claim(org text, worker_id text, runtimes text[], max_tasks int, lease interval)
 RETURNS TABLE (task_id bigint, attempt int, lease_token uuid, lease_expires_at timestamptz,
                job_id bigint, operator text, runtime text, mode text, payload jsonb)
-LANGUAGE plpgsql
+LANGUAGE C
 SET search_path = pg_catalog, pg_temp
-SET plan_cache_mode = force_generic_plan
-AS $$
-#variable_conflict use_column
-BEGIN
-    -- The candidates are locked, then updated by primary key (= ANY of an
-    -- array): that plan stays an index scan whatever the estimates, so the
-    -- generic plan is used and cached for the session (plan_cache_mode
-    -- above); a custom plan per call would cost more than the claim.
-    RETURN QUERY
-    WITH claimed AS (
-        UPDATE trace.task t
-        SET state = 'running',
-            attempt = t.attempt + 1,
-            lease = coalesce(claim.lease, t.lease),
-            lease_token = gen_random_uuid(),
-            lease_expires_at = now() + coalesce(claim.lease, t.lease),
-            deadline_at = now() + t.timeout,
-            worker_id = claim.worker_id,
-            started_at = now()
-        WHERE t.task_id = ANY (ARRAY(
-            SELECT c.task_id
-            FROM unnest(claim.runtimes) AS r(runtime)
-            CROSS JOIN LATERAL (
-                SELECT q.task_id, q.priority
-                FROM trace.task q
-                WHERE q.org_id = claim.org AND q.runtime = r.runtime AND q.state = 'queued'
-                ORDER BY q.priority DESC, q.task_id
-                LIMIT claim.max_tasks
-                FOR UPDATE SKIP LOCKED) c
-            ORDER BY c.priority DESC, c.task_id
-            LIMIT claim.max_tasks))
-        RETURNING t.task_id, t.attempt, t.lease_token, t.lease_expires_at,
-                  t.job_id, t.operator, t.runtime, t.mode, t.payload, t.priority)
-    SELECT c.task_id, c.attempt, c.lease_token, c.lease_expires_at,
-           c.job_id, c.operator, c.runtime, c.mode, c.payload
-    FROM claimed c
-    ORDER BY c.priority DESC, c.task_id;
-END
-$$;
+AS 'MODULE_PATHNAME', 'trace_claim';
 COMMENT ON FUNCTION trace.claim(text, text, text[], int, interval) IS
     'The one claim path: leases queued tasks of an org (FOR UPDATE SKIP LOCKED), best first';
 
@@ -109,31 +72,9 @@ CREATE FUNCTION trace.claim_tasks(
     lease     interval DEFAULT NULL)
 RETURNS TABLE (task_id bigint, attempt int, lease_token uuid, lease_expires_at timestamptz,
                job_id bigint, operator text, runtime text, mode text, payload jsonb)
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE C SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF claim_tasks.worker_id IS NULL OR claim_tasks.runtimes IS NULL
-       OR claim_tasks.max_tasks IS NULL THEN
-        PERFORM trace.require_arg(claim_tasks.worker_id IS NULL, 'worker_id');
-        PERFORM trace.require_arg(claim_tasks.runtimes IS NULL, 'runtimes');
-        PERFORM trace.require_arg(claim_tasks.max_tasks IS NULL, 'max_tasks');
-    END IF;
-    IF claim_tasks.max_tasks NOT BETWEEN 1 AND 10000 THEN
-        RAISE EXCEPTION 'argument "max_tasks" must be between 1 and 10000, not %',
-            claim_tasks.max_tasks USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF claim_tasks.lease IS NOT NULL
-       AND (claim_tasks.lease <= '0' OR claim_tasks.lease > '1 day') THEN
-        RAISE EXCEPTION 'argument "lease" must be more than 0 and at most 1 day'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    -- the caller's org, looked up here: a function call per claim costs more
-    RETURN QUERY SELECT * FROM trace.claim(
-        coalesce((SELECT o.org_id FROM trace.org_role o WHERE o.role_name = session_user), 'default'),
-        claim_tasks.worker_id, claim_tasks.runtimes, claim_tasks.max_tasks, claim_tasks.lease);
-END
-$$;
+AS 'MODULE_PATHNAME', 'trace_claim_tasks';
 COMMENT ON FUNCTION trace.claim_tasks(text, text[], int, interval) IS
     'Leases up to max_tasks queued tasks of the given runtimes (priority, then age); returns the leases';
 

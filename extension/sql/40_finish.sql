@@ -1,6 +1,8 @@
 -- Ending attempts and tasks: complete, fail, cancel, and the two internal
 -- paths every ending goes through (trace.move_to_done for a task that ends,
--- trace.end_attempt for an attempt that ends in failure).
+-- trace.end_attempt for an attempt that ends in failure).  The hot ones
+-- (move_to_done, complete_task, complete_tasks) are C, in lease.c: one
+-- saved statement per call.
 
 -- Moves tasks from trace.task to trace.task_done in one statement and returns
 -- (task_id, state) for each one moved.  A row with attempt and lease_token is
@@ -16,40 +18,9 @@ CREATE FUNCTION trace.move_to_done(
     results      jsonb[],
     errors       text[])
 RETURNS TABLE (task_id bigint, state text)
-LANGUAGE plpgsql
+LANGUAGE C
 SET search_path = pg_catalog, pg_temp
-AS $$
-#variable_conflict use_column
-BEGIN
-    RETURN QUERY
-    WITH input AS (
-        SELECT * FROM unnest(move_to_done.task_ids, move_to_done.attempts, move_to_done.lease_tokens,
-                             move_to_done.states, move_to_done.results, move_to_done.errors)
-            AS i(task_id, attempt, lease_token, state, result, error)
-    ), ended AS (
-        DELETE FROM trace.task t
-        USING input i
-        WHERE t.task_id = ANY (move_to_done.task_ids) AND t.task_id = i.task_id
-          AND (i.attempt IS NULL
-               OR (t.attempt = i.attempt AND t.lease_token = i.lease_token
-                   AND t.state = 'running' AND t.lease_expires_at > now()))
-        RETURNING t.*, i.state AS final_state, i.result AS final_result,
-                  i.error AS final_error
-    )
-    INSERT INTO trace.task_done (task_id, org_id, job_id, operator, runtime, state, mode,
-                                 priority, attempt, max_attempts, worker_id, payload,
-                                 result, error, event_id, dag_version, created_at,
-                                 started_at, finished_at)
-    SELECT e.task_id, e.org_id, e.job_id, e.operator, e.runtime,
-           coalesce(e.final_state,
-                    CASE WHEN e.cancel_requested THEN 'canceled' ELSE 'succeeded' END),
-           e.mode, e.priority, e.attempt, e.max_attempts, e.worker_id, e.payload,
-           e.final_result, e.final_error, e.event_id, e.dag_version, e.created_at,
-           e.started_at, now()
-    FROM ended e
-    RETURNING task_done.task_id, task_done.state;
-END
-$$;
+AS 'MODULE_PATHNAME', 'trace_move_to_done';
 COMMENT ON FUNCTION trace.move_to_done(bigint[], int[], uuid[], text[], jsonb[], text[]) IS
     'The one path that ends tasks: moves them to trace.task_done, fenced when a lease is given';
 
@@ -108,46 +79,9 @@ CREATE FUNCTION trace.complete_tasks(
     lease_tokens uuid[],
     results      jsonb[] DEFAULT NULL)
 RETURNS TABLE (task_id bigint, status text)
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE C SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$
-#variable_conflict use_column
-DECLARE
-    n int := cardinality(complete_tasks.task_ids);
-    r jsonb;
-BEGIN
-    IF complete_tasks.task_ids IS NULL OR complete_tasks.attempts IS NULL
-       OR complete_tasks.lease_tokens IS NULL THEN
-        PERFORM trace.require_arg(complete_tasks.task_ids IS NULL, 'task_ids');
-        PERFORM trace.require_arg(complete_tasks.attempts IS NULL, 'attempts');
-        PERFORM trace.require_arg(complete_tasks.lease_tokens IS NULL, 'lease_tokens');
-    END IF;
-    IF cardinality(complete_tasks.attempts) <> n OR cardinality(complete_tasks.lease_tokens) <> n
-       OR cardinality(complete_tasks.results) <> n THEN
-        RAISE EXCEPTION 'arguments "task_ids", "attempts", "lease_tokens" and "results" must have the same length'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF n > 10000 THEN
-        RAISE EXCEPTION 'at most 10000 tasks per call, got %', n
-            USING ERRCODE = 'program_limit_exceeded';
-    END IF;
-    IF complete_tasks.results IS NOT NULL THEN
-        FOREACH r IN ARRAY complete_tasks.results LOOP
-            PERFORM trace.check_payload(r, 'results');
-        END LOOP;
-    END IF;
-
-    RETURN QUERY
-    WITH moved AS MATERIALIZED (
-        SELECT * FROM trace.move_to_done(complete_tasks.task_ids, complete_tasks.attempts,
-                                         complete_tasks.lease_tokens, NULL,
-                                         complete_tasks.results, NULL))
-    SELECT i.task_id, coalesce(m.state, 'stale')
-    FROM unnest(complete_tasks.task_ids) WITH ORDINALITY AS i(task_id, ord)
-    LEFT JOIN moved m ON m.task_id = i.task_id
-    ORDER BY i.ord;
-END
-$$;
+AS 'MODULE_PATHNAME', 'trace_complete_tasks';
 COMMENT ON FUNCTION trace.complete_tasks(bigint[], int[], uuid[], jsonb[]) IS
     'Completes a batch of leased tasks, fencing each; returns (task_id, status) with status succeeded, canceled or stale';
 
@@ -159,25 +93,9 @@ CREATE FUNCTION trace.complete_task(
     lease_token uuid,
     result      jsonb DEFAULT NULL)
 RETURNS text
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE C SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$
-#variable_conflict use_variable
-DECLARE
-    outcome text;
-BEGIN
-    IF result IS NOT NULL THEN
-        PERFORM trace.check_payload(result, 'result');
-    END IF;
-    SELECT m.state INTO outcome
-    FROM trace.move_to_done(ARRAY[task_id], ARRAY[attempt], ARRAY[lease_token], NULL,
-                            ARRAY[result], NULL) m;
-    IF outcome IS NULL THEN
-        PERFORM trace.raise_lease_error(task_id, attempt, lease_token);
-    END IF;
-    RETURN outcome;
-END
-$$;
+AS 'MODULE_PATHNAME', 'trace_complete_task';
 COMMENT ON FUNCTION trace.complete_task(bigint, int, uuid, jsonb) IS
     'Completes one leased task (succeeded, or canceled if a cancel was requested); TR001 when the lease is lost';
 
