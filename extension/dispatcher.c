@@ -161,6 +161,10 @@ dispatcher_maintain_history(void)
 	dispatcher_run_sql("SELECT trace.drop_old_versions()", 0, 0, INT8OID);
 }
 
+/* Shortest sleep between passes: a task that is due but locked (so not
+ * released yet) must not make the dispatcher spin. */
+#define MIN_SLEEP_MS 10
+
 /* How long to sleep: until the next scheduled task, at most the interval. */
 static long
 dispatcher_sleep_ms(void)
@@ -168,7 +172,7 @@ dispatcher_sleep_ms(void)
 	int64		due = dispatcher_run_sql("SELECT trace.next_due_ms()", 0, 0, INT8OID);
 
 	if (due >= 0 && due < trace_dispatcher_interval_ms)
-		return (long) due;
+		return (long) Max(due, Min(MIN_SLEEP_MS, trace_dispatcher_interval_ms));
 	return trace_dispatcher_interval_ms;
 }
 
