@@ -74,6 +74,19 @@ AS 'MODULE_PATHNAME', 'trace_wake_dispatcher';
 COMMENT ON FUNCTION trace.wake_dispatcher() IS
     'Wakes the dispatcher when the calling transaction commits (nothing happens on rollback)';
 
+-- Records a notice to be sent as NOTIFY on channel after the calling
+-- transaction commits (the dispatcher relays the outbox): the one way
+-- trace announces things that happened, never inside a transaction that
+-- might still roll back, and never on the hot path's notify lock.
+CREATE FUNCTION trace.notify_later(org text, channel text, payload jsonb) RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO trace.outbox (org_id, kind, channel, payload) VALUES (org, 'notify', channel, payload)
+$$;
+COMMENT ON FUNCTION trace.notify_later(text, text, jsonb) IS
+    'Queues a NOTIFY for after commit, through the outbox';
+
 -- The delay before retry number `attempt`+1: exponential from the job's
 -- backoff, capped at its max_backoff, with +-20% jitter so a burst of
 -- failures does not come back as a burst.

@@ -58,11 +58,9 @@ BEGIN
     END IF;
     PERFORM trace.move_to_done(ARRAY[t.task_id], NULL, NULL, ARRAY['failed'], NULL,
                                ARRAY[error]);
-    INSERT INTO trace.outbox (org_id, kind, channel, payload)
-    VALUES (t.org_id, 'notify', 'trace_task_failed',
-            jsonb_build_object('task_id', t.task_id, 'job_id', t.job_id,
-                               'attempt', t.attempt, 'outcome', outcome,
-                               'error', left(error, 1000)));
+    PERFORM trace.notify_later(t.org_id, 'trace_task_failed',
+        jsonb_build_object('task_id', t.task_id, 'job_id', t.job_id, 'attempt', t.attempt,
+                           'outcome', outcome, 'error', left(error, 1000)));
     RETURN 'failed';
 END
 $$;

@@ -235,6 +235,29 @@ AS $$
     ORDER BY dv.relation LIMIT 1
 $$;
 
+-- Blocks from `low` on whose count column (tx_count, log_count) differs
+-- from the rows of `rows_table` in them, as integrity violations.
+CREATE FUNCTION trace.count_mismatches(check_name text, blocks text, count_column text,
+                                       rows_table text, low bigint)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v jsonb;
+BEGIN
+    EXECUTE format($q$
+        SELECT coalesce(jsonb_agg(jsonb_build_object('check', %L, 'block', b.block_number,
+                                                     'expected', b.%I, 'found', coalesce(c.n, 0))), '[]')
+        FROM %s b LEFT JOIN (SELECT chain_id, block_number, count(*) AS n FROM %s
+                             WHERE block_number >= $1 GROUP BY 1, 2) c
+               ON c.chain_id = b.chain_id AND c.block_number = b.block_number
+        WHERE b.block_number >= $1 AND b.%I <> coalesce(c.n, 0)$q$,
+        check_name, count_column, blocks, rows_table, count_column) INTO v USING low;
+    RETURN v;
+END
+$$;
+
 -- integrity_check: checks the chain tables among its inputs over the last
 -- config.window blocks (all by default): gaps in block numbers, the hash
 -- chain (each parent_hash is the previous block's hash), transaction and
@@ -282,24 +305,10 @@ BEGIN
         found := found || coalesce(v, '[]');
     END IF;
     IF checks ? 'tx_counts' AND txs IS NOT NULL THEN
-        EXECUTE format($q$
-            SELECT jsonb_agg(jsonb_build_object('check', 'tx_counts', 'block', b.block_number,
-                                                'expected', b.tx_count, 'found', coalesce(c.n, 0)))
-            FROM %s b LEFT JOIN (SELECT chain_id, block_number, count(*) AS n FROM %s
-                                 WHERE block_number >= $1 GROUP BY 1, 2) c
-                   ON c.chain_id = b.chain_id AND c.block_number = b.block_number
-            WHERE b.block_number >= $1 AND b.tx_count <> coalesce(c.n, 0)$q$, blocks, txs) INTO v USING low;
-        found := found || coalesce(v, '[]');
+        found := found || trace.count_mismatches('tx_counts', blocks, 'tx_count', txs, low);
     END IF;
     IF checks ? 'log_counts' AND logs IS NOT NULL THEN
-        EXECUTE format($q$
-            SELECT jsonb_agg(jsonb_build_object('check', 'log_counts', 'block', b.block_number,
-                                                'expected', b.log_count, 'found', coalesce(c.n, 0)))
-            FROM %s b LEFT JOIN (SELECT chain_id, block_number, count(*) AS n FROM %s
-                                 WHERE block_number >= $1 GROUP BY 1, 2) c
-                   ON c.chain_id = b.chain_id AND c.block_number = b.block_number
-            WHERE b.block_number >= $1 AND b.log_count <> coalesce(c.n, 0)$q$, blocks, logs) INTO v USING low;
-        found := found || coalesce(v, '[]');
+        found := found || trace.count_mismatches('log_counts', blocks, 'log_count', logs, low);
     END IF;
     IF checks ? 'duplicates' AND txs IS NOT NULL THEN
         EXECUTE format($q$

@@ -119,10 +119,9 @@ BEGIN
     INSERT INTO trace.reorg (org_id, job_id, task_id, chain_id, fork_block, depth, old_hashes, new_hashes)
     VALUES (t.org_id, t.job_id, task_id, chain_id, fork_block, depth, old_hashes, new_hashes)
     RETURNING reorg_id INTO id;
-    INSERT INTO trace.outbox (org_id, kind, channel, payload)
-    VALUES (t.org_id, 'notify', 'trace_reorg',
-            jsonb_build_object('reorg_id', id, 'job_id', t.job_id, 'chain_id', chain_id,
-                               'fork_block', fork_block, 'depth', depth));
+    PERFORM trace.notify_later(t.org_id, 'trace_reorg',
+        jsonb_build_object('reorg_id', id, 'job_id', t.job_id, 'chain_id', chain_id,
+                           'fork_block', fork_block, 'depth', depth));
     RETURN id;
 END
 $$;
