@@ -51,7 +51,7 @@ worker-clean:
 worker-check: worker
 	$(MAKE) -C worker check
 
-.PHONY: deps test bench
+.PHONY: deps test bench demo demo-stop
 deps:
 	bash .ci/install-deps.sh
 
@@ -65,3 +65,12 @@ bench: deps
 	$(MAKE) all
 	$(MAKE) install
 	bash bench/run.sh
+
+# A local chain followed live into Postgres (see dags/demo/demo.sh).
+demo: deps
+	$(MAKE) all
+	$(MAKE) install
+	bash dags/demo/demo.sh start
+
+demo-stop:
+	bash dags/demo/demo.sh stop

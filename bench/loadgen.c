@@ -18,7 +18,8 @@
  *                        from sending enqueue_task to the notification's
  *                        arrival, one sample at a time on an idle queue
  *
- * A run lasts -T seconds or until -n tasks are done.  It prints one line of
+ * A run lasts -T seconds or until -n tasks are done (both given: whichever
+ * comes first).  It prints one line of
  * key=value pairs (tasks/s, claim latency p50/p99 in ms, counts of empty
  * claims and errors) that bench/run.sh turns into its table.
  *
@@ -262,7 +263,7 @@ take_budget(int want)
 static bool
 time_left(void)
 {
-	return opt.tasks > 0 || now_s() - start_time < opt.seconds;
+	return opt.seconds <= 0 || now_s() - start_time < opt.seconds;
 }
 
 /*
@@ -810,7 +811,7 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-			"usage: loadgen -m MODE [-d CONNINFO] [-c CLIENTS] [-T SECONDS | -n TASKS]\n"
+			"usage: loadgen -m MODE [-d CONNINFO] [-c CLIENTS] [-T SECONDS] [-n TASKS]\n"
 			"               [-b BATCH] [-r RUNTIME] [-j JOB_ID] [-L] [-s SAMPLES] [-g GAP_MS]\n"
 			"modes: claim-complete claim-emit-complete batch enqueue wakeup-latency\n");
 }
@@ -821,6 +822,8 @@ main(int argc, char **argv)
 	char		err[ERRBUF] = "";
 	int			ch;
 	bool		mode_set = false;
+	bool		seconds_set = false;
+	bool		tasks_set = false;
 
 	while ((ch = getopt(argc, argv, "m:d:c:T:n:b:r:j:Ls:g:h")) != -1)
 	{
@@ -842,11 +845,11 @@ main(int argc, char **argv)
 				break;
 			case 'T':
 				opt.seconds = atof(optarg);
-				opt.tasks = 0;
+				seconds_set = true;
 				break;
 			case 'n':
 				opt.tasks = atol(optarg);
-				opt.seconds = 0;
+				tasks_set = true;
 				break;
 			case 'b':
 				opt.batch = atoi(optarg);
@@ -871,6 +874,11 @@ main(int argc, char **argv)
 				return 2;
 		}
 	}
+	/* -T alone runs for a time, -n alone to a count, both to whichever first. */
+	if (tasks_set && !seconds_set)
+		opt.seconds = 0;
+	if (seconds_set && !tasks_set)
+		opt.tasks = 0;
 	if (!mode_set || opt.clients < 1 || opt.clients > 1000 || opt.batch < 1
 		|| opt.batch > 10000 || (opt.seconds <= 0 && opt.tasks <= 0) || opt.samples < 1
 		|| opt.gap_ms < 0)

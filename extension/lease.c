@@ -26,6 +26,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
@@ -138,6 +139,30 @@ caller_org(void)
 }
 
 /*
+ * Executes a saved plan with the planner steered to indexes.  A generic
+ * plan is made from the statistics of the moment it is (re)planned; made
+ * while trace.task is empty, it would be a sequential scan and a sort, kept
+ * for the backend's life.  Planning here happens only inside execute, so
+ * the settings are applied around it, at this nesting level only.
+ */
+static int
+execute_index_plan(SPIPlanPtr plan, Datum *values, const char *nulls)
+{
+	int			nest = NewGUCNestLevel();
+	int			rc;
+
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	rc = SPI_execute_plan(plan, values, nulls, false, 0);
+	AtEOXact_GUC(true, nest);
+	return rc;
+}
+
+/*
  * Runs the claim and returns its rows into the function's result set.
  * The caller has validated the arguments and connected SPI.
  */
@@ -151,7 +176,7 @@ claim_into(FunctionCallInfo fcinfo, Datum org, Datum worker_id, Datum runtimes,
 	char		nulls[5] = {' ', ' ', ' ', ' ', lease_null ? 'n' : ' '};
 	int			rc;
 
-	rc = SPI_execute_plan(prepare_once(&claim_plan, CLAIM_SQL, 5, argtypes), values, nulls, false, 0);
+	rc = execute_index_plan(prepare_once(&claim_plan, CLAIM_SQL, 5, argtypes), values, nulls);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "trace: claim failed: %s", SPI_result_code_string(rc));
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -253,7 +278,7 @@ run_ending(Datum task_ids, Datum attempts, Datum tokens, Datum states, Datum res
 
 	for (int i = 0; i < 6; i++)
 		nulls[i] = null_args[i] ? 'n' : ' ';
-	rc = SPI_execute_plan(prepare_once(&ending_plan, ENDING_SQL, 6, argtypes), values, nulls, false, 0);
+	rc = execute_index_plan(prepare_once(&ending_plan, ENDING_SQL, 6, argtypes), values, nulls);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "trace: ending tasks failed: %s", SPI_result_code_string(rc));
 }

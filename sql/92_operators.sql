@@ -65,12 +65,15 @@ SELECT n, hash FROM trace_data."ops.evens_upper" ORDER BY n;
 SELECT count(*) AS partitions, sum(row_count) AS rows FROM trace.dataset_partition p
 JOIN trace.dataset d USING (dataset_uuid) WHERE d.dataset_id = 'ops.evens';
 
--- Re-delivering a unit is a no-op; a unit of a batch already emitted means
--- the stream is out of order: the task fails for good with the reason.
+-- Re-delivering a unit is a no-op, also after its batch was emitted (a
+-- block re-emitted after a reorg), and so is a retraction; an event without
+-- the cursor fails for good with the reason.
 SELECT trace.emit_event(:s_task_id, :s_attempt, :'s_lease_token', 'ops.blocks', '108b',
                         '{"block_number": 108}') IS NOT NULL AS duplicate_unit;
 SELECT trace.emit_event(:s_task_id, :s_attempt, :'s_lease_token', 'ops.blocks', '101b',
                         '{"block_number": 101}') IS NOT NULL AS late_unit;
+SELECT trace.emit_event(:s_task_id, :s_attempt, :'s_lease_token', 'ops.blocks', '102:retracted',
+                        '{"block_number": 102, "retracted": true}') IS NOT NULL AS retraction;
 SELECT trace.emit_event(:s_task_id, :s_attempt, :'s_lease_token', 'ops.blocks', 'nocursor',
                         '{"hash": "x"}') IS NOT NULL AS no_cursor;
 SELECT trace.run_dispatcher_tasks(1000) > 0 AS ran;

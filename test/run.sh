@@ -7,7 +7,7 @@
 # `postgres` user in a scratch directory that user owns (the checkout may sit
 # where that user cannot write, or even read).
 #
-#   test/run.sh [suite ...]     suites: regress isolation tap worker fuzz (default: all)
+#   test/run.sh [suite ...]     suites: regress isolation tap worker gateway chain fuzz (default: all)
 #   TRACE_FUZZ_SECONDS          how long the fuzz suite runs (default 30)
 set -uo pipefail
 
@@ -15,7 +15,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 bindir=$(/usr/lib/postgresql/15/bin/pg_config --bindir)
 pgxs=$(/usr/lib/postgresql/15/bin/pg_config --pkglibdir)/pgxs
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(regress isolation tap worker fuzz)
+[ ${#suites[@]} -gt 0 ] || suites=(regress isolation tap worker gateway chain fuzz)
 
 # The unprivileged user, and a scratch copy of the tests it can write in.
 if [ "$(id -u)" -eq 0 ]; then
@@ -96,6 +96,31 @@ for suite in "${suites[@]}"; do
       [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
       passed=$((passed + ok)); failed=$((failed + bad))
       [ "$rc" -ne 0 ] && failed_names+=(worker)
+      ;;
+    gateway)
+      # trace-rpc-gateway: unit tests, a short fuzz run, then the real gateway
+      # in front of anvil and a fault-injecting proxy (loopback; runs from the
+      # checkout: builds worker/trace-rpc-gateway, installs anvil into .cache/npm).
+      echo "=== gateway"
+      FUZZ_SECONDS=${TRACE_GATEWAY_FUZZ_SECONDS:-10} bash "$here/test/gateway/run.sh" 2>&1 | tee "$work/out/gateway.log"
+      rc=${PIPESTATUS[0]}
+      ok=$(grep -Ec '^ok ' "$work/out/gateway.log")
+      bad=$(grep -Ec '^not ok ' "$work/out/gateway.log")
+      [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
+      passed=$((passed + ok)); failed=$((failed + bad))
+      [ "$rc" -ne 0 ] && failed_names+=(gateway)
+      ;;
+    chain)
+      # block_follower and range_ingest against real anvil nodes through the
+      # real gateway: reorgs, downtime, kills, RPC faults (runs from the checkout).
+      echo "=== chain"
+      bash "$here/test/chain/run.sh" 2>&1 | tee "$work/out/chain.log"
+      rc=${PIPESTATUS[0]}
+      ok=$(grep -Ec '^ok ' "$work/out/chain.log")
+      bad=$(grep -Ec '^not ok ' "$work/out/chain.log")
+      [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
+      passed=$((passed + ok)); failed=$((failed + bad))
+      [ "$rc" -ne 0 ] && failed_names+=(chain)
       ;;
     fuzz)
       # libFuzzer + ASan/UBSan on the real DAG loader, for a bounded time.

@@ -96,6 +96,8 @@ static const cfg_entry entries[] = {
      "process and thread limit (RLIMIT_NPROC) of the sandbox user"},
     {"udf_max_open_files", T_INT, OFF(udf_max_open_files), 16, 1048576, "256", 0,
      "open file limit (RLIMIT_NOFILE) of a UDF"},
+    {"rpc_gateway", T_STR, OFF(rpc_gateway), 0, 0, "http://127.0.0.1:8545", 0,
+     "base URL of trace-rpc-gateway (or unix:/path of its socket); chain operators POST JSON-RPC to <rpc_gateway>/rpc/<job config rpc>"},
 };
 
 #define NENTRIES ARRAY_LEN(entries)

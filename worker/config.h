@@ -53,6 +53,9 @@ typedef struct worker_config {
     int     udf_max_procs;
     int     udf_max_open_files;
 
+    /* Chain operators (block_follower, range_ingest) */
+    char   *rpc_gateway;        /* base URL of trace-rpc-gateway */
+
     /* Where the file came from; not a setting. */
     char   *config_file;
 } worker_config;

@@ -20,6 +20,7 @@ struct http_client {
     CURL        *curl;
     http_options opt;
     int          last_timeout;
+    int          last_failure;      /* enum http_failure */
 };
 
 /* The body being received, and what stops it. */
@@ -124,6 +125,12 @@ void http_client_free(http_client *c)
     free(c);
 }
 
+void http_client_set_total_timeout(http_client *c, int64_t ms)
+{
+    if (ms > 0)
+        c->opt.total_timeout_ms = ms;
+}
+
 /* Sets the options every request of c has; the handle keeps connections. */
 static void set_request_options(http_client *c, body_buffer *b)
 {
@@ -163,6 +170,7 @@ int http_post_json(http_client *c, const char *url, const char *label,
 
     memset(out, 0, sizeof(*out));
     c->last_timeout = 0;
+    c->last_failure = HTTP_FAIL_OTHER;
     list = curl_slist_append(NULL, "Content-Type: application/json");
     for (int i = 0; list != NULL && headers != NULL && headers[i] != NULL; i++) {
         grown = curl_slist_append(list, headers[i]);
@@ -187,6 +195,15 @@ int http_post_json(http_client *c, const char *url, const char *label,
     if (rc != CURLE_OK) {
         c->last_timeout = (rc == CURLE_OPERATION_TIMEDOUT);
         if (b.too_big || rc == CURLE_FILESIZE_EXCEEDED)
+            c->last_failure = HTTP_FAIL_TOO_LARGE;
+        else if (rc == CURLE_OPERATION_TIMEDOUT)
+            c->last_failure = HTTP_FAIL_TIMEOUT;
+        else if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+                 rc == CURLE_COULDNT_RESOLVE_PROXY)
+            c->last_failure = HTTP_FAIL_CONNECT;
+        else if (rc == CURLE_PARTIAL_FILE)
+            c->last_failure = HTTP_FAIL_TRUNCATED;
+        if (b.too_big || rc == CURLE_FILESIZE_EXCEEDED)
             set_err(err, errlen, "%s: response larger than %lld bytes", label,
                     (long long) c->opt.max_response_bytes);
         else if (rc == CURLE_OPERATION_TIMEDOUT)
@@ -206,6 +223,7 @@ int http_post_json(http_client *c, const char *url, const char *label,
     out->len = b.len;
     out->retry_after_ms = b.retry_after_ms;
     out->elapsed_ms = now_ms() - started;
+    c->last_failure = HTTP_FAIL_NONE;
     ret = 0;
 
 cleanup:
@@ -226,4 +244,9 @@ void http_response_free(http_response *r)
 int http_last_was_timeout(const http_client *c)
 {
     return c->last_timeout;
+}
+
+int http_last_failure(const http_client *c)
+{
+    return c->last_failure;
 }

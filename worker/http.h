@@ -40,6 +40,10 @@ typedef struct http_client http_client;
 http_client *http_client_new(const http_options *opt, char *err, size_t errlen);
 void http_client_free(http_client *c);
 
+/* Changes the total timeout of c's next calls (ms > 0), e.g. to fit what is
+ * left of a caller's own deadline; the connections are kept. */
+void http_client_set_total_timeout(http_client *c, int64_t ms);
+
 /* POSTs body with Content-Type: application/json and the extra headers
  * (NULL-terminated "Name: value" strings, may be NULL).  Returns 0 when a
  * response arrived, whatever its status; -1 on a transport failure
@@ -54,5 +58,17 @@ void http_response_free(http_response *r);
 /* Whether the last transport failure of c was a timeout (connect, total or
  * low speed): worth a retry elsewhere. */
 int http_last_was_timeout(const http_client *c);
+
+/* What the last call of c failed on, for callers that count failures by
+ * class (the RPC gateway's metrics); HTTP_FAIL_NONE after a response. */
+enum http_failure {
+    HTTP_FAIL_NONE = 0,
+    HTTP_FAIL_TIMEOUT,      /* connect, total or low-speed timeout */
+    HTTP_FAIL_CONNECT,      /* refused, unreachable, name not resolved */
+    HTTP_FAIL_TOO_LARGE,    /* the body passed max_response_bytes */
+    HTTP_FAIL_TRUNCATED,    /* the peer closed before Content-Length bytes */
+    HTTP_FAIL_OTHER         /* TLS, protocol, out of memory, ... */
+};
+int http_last_failure(const http_client *c);
 
 #endif

@@ -93,6 +93,7 @@ settings_from_config(const worker_config *cfg, op_settings *st, char *err, size_
     st->udf_max_events = cfg->udf_max_events;
     st->udf_max_procs = cfg->udf_max_procs;
     st->udf_max_open_files = cfg->udf_max_open_files;
+    copy_str(st->rpc_gateway, sizeof st->rpc_gateway, cfg->rpc_gateway);
     if (geteuid() == 0) {
         struct passwd pw, *found = NULL;
         char buf[4096];

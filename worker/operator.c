@@ -23,6 +23,10 @@
 static const op_def operators[] = {
     {"noop", op_noop_run, "does nothing; payload options for tests (sleep_ms, fail, emit)"},
     {"udf", op_udf_run, "runs user code (python, typescript, rust) in the sandbox"},
+    {"block_follower", op_block_follower_run,
+     "follows a chain's head through the RPC gateway into blocks/transactions/logs, reorg-safe"},
+    {"range_ingest", op_range_ingest_run,
+     "backfills a block range into blocks/transactions/logs, idempotently"},
 };
 
 const op_def *

@@ -17,6 +17,7 @@
 #define TRACE_OPERATOR_H
 
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -40,6 +41,7 @@ typedef struct op_settings {
     int64_t udf_max_events;
     int64_t udf_max_procs;
     int64_t udf_max_open_files;
+    char    rpc_gateway[1024];  /* chain operators: <rpc_gateway>/rpc/<provider> */
 } op_settings;
 
 typedef struct op_ctx op_ctx;
@@ -69,6 +71,33 @@ struct op_ctx {
     /* Records the pid of a child process group the worker must kill on an
      * immediate exit (0 = none). */
     void (*set_child)(op_ctx *ctx, pid_t pgid);
+
+    /* Statements on the task slot's own connection, for operators that
+     * write tables themselves in transactions of their own (the chain
+     * operators).  With fence set, $1, $2, $3 are bound to the task's
+     * (task_id, attempt, lease_token) and vals[] to $4 on: the operator
+     * still never sees the lease.  Outside a transaction a statement whose
+     * connection broke is repeated after reconnecting (use that for reads
+     * and idempotent calls only); inside one (db_begin .. db_commit or
+     * db_rollback) it is not: the transaction is gone and the call fails.
+     * A lost lease or a cancel sets should_stop().  Returns the result (the
+     * caller PQclear()s it), or NULL with err filled and *rc = -1 (worth a
+     * retry) or -2 (permanent: bad SQL, no privilege, bad data). */
+    PGresult *(*db_exec)(op_ctx *ctx, int fence, const char *sql, int n,
+                         const char *const *vals, int *rc, char *err, size_t errlen);
+    /* BEGIN (connecting first if needed).  0, -1 or -2 as db_exec. */
+    int (*db_begin)(op_ctx *ctx, char *err, size_t errlen);
+    /* Runs sql (a COPY ... FROM STDIN) and sends it data, len bytes, in the
+     * current transaction.  0, -1 or -2. */
+    int (*db_copy)(op_ctx *ctx, const char *sql, const char *data, size_t len,
+                   char *err, size_t errlen);
+    /* COMMIT.  0 when committed; -1 when it did not commit, or when the
+     * connection broke so that the outcome is unknown: the operator must
+     * then re-read whatever durable state the transaction would have
+     * changed. */
+    int (*db_commit)(op_ctx *ctx, char *err, size_t errlen);
+    /* ROLLBACK of the current transaction, if any (never fails). */
+    void (*db_rollback)(op_ctx *ctx);
 };
 
 typedef enum { OP_SUCCEEDED = 0, OP_FAILED, OP_STOPPED } op_outcome;
@@ -100,5 +129,8 @@ void op_fail(op_result *res, int retryable, const char *fmt, ...)
 /* The built-ins. */
 int op_noop_run(op_ctx *ctx, json_t *task, op_result *res);
 int op_udf_run(op_ctx *ctx, json_t *task, op_result *res);
+/* op_chain_follower.c, op_chain_range.c */
+int op_block_follower_run(op_ctx *ctx, json_t *task, op_result *res);
+int op_range_ingest_run(op_ctx *ctx, json_t *task, op_result *res);
 
 #endif

@@ -179,12 +179,36 @@ pgc_connect_wait(pgconn *c, int (*stop)(void *), void *arg)
     return 0;
 }
 
+/* Fills e from a failed result (res may be NULL) and sorts it: a broken
+ * connection (even one the server closed after a FATAL such as 57P01
+ * admin_shutdown) leaves the outcome unknown and is closed.  Frees res. */
+static void
+triage(pgconn *c, PGresult *res, pgc_error *e)
+{
+    const char *state;
+
+    first_line(e->msg, sizeof e->msg,
+               res && PQresultErrorMessage(res)[0] ? PQresultErrorMessage(res)
+                                                   : PQerrorMessage(c->conn));
+    state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (state)
+        copy_str(e->sqlstate, sizeof e->sqlstate, state);
+    PQclear(res);
+    if (PQstatus(c->conn) != CONNECTION_OK) {
+        e->status = PGC_CONN_LOST;
+        pgc_close(c);
+        c->failures = 0;
+        c->next_try_ms = 0;
+        return;
+    }
+    e->status = PGC_SQL_ERROR;
+}
+
 PGresult *
 pgc_exec(pgconn *c, const char *sql, int nparams, const char *const *values, pgc_error *e)
 {
     PGresult *res;
     ExecStatusType st;
-    const char *state;
 
     memset(e, 0, sizeof *e);
     if (c->conn == NULL) {
@@ -196,26 +220,58 @@ pgc_exec(pgconn *c, const char *sql, int nparams, const char *const *values, pgc
     st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (res && (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK))
         return res;
-
-    first_line(e->msg, sizeof e->msg,
-               res && PQresultErrorMessage(res)[0] ? PQresultErrorMessage(res)
-                                                   : PQerrorMessage(c->conn));
-    state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    if (state)
-        copy_str(e->sqlstate, sizeof e->sqlstate, state);
-    /* A broken connection (even one the server closed after a FATAL such as
-     * 57P01 admin_shutdown) leaves the outcome unknown. */
-    if (PQstatus(c->conn) != CONNECTION_OK) {
-        e->status = PGC_CONN_LOST;
-        PQclear(res);
-        pgc_close(c);
-        c->failures = 0;
-        c->next_try_ms = 0;
-        return NULL;
-    }
-    e->status = PGC_SQL_ERROR;
-    PQclear(res);
+    triage(c, res, e);
     return NULL;
+}
+
+int
+pgc_copy_in(pgconn *c, const char *sql, const char *data, size_t len, pgc_error *e)
+{
+    const size_t chunk = 1024 * 1024;
+    PGresult *res, *last = NULL;
+    size_t off = 0;
+    int rc = 0;
+
+    memset(e, 0, sizeof *e);
+    if (c->conn == NULL) {
+        e->status = PGC_CONN_LOST;
+        copy_str(e->msg, sizeof e->msg, "not connected");
+        return -1;
+    }
+    res = PQexecParams(c->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
+    if (res == NULL || PQresultStatus(res) != PGRES_COPY_IN) {
+        triage(c, res, e);
+        return -1;
+    }
+    PQclear(res);
+    while (off < len) {
+        size_t n = len - off < chunk ? len - off : chunk;
+
+        if (PQputCopyData(c->conn, data + off, (int) n) != 1) {
+            rc = -1;
+            break;
+        }
+        off += n;
+    }
+    /* End the COPY either way; on a send failure say why, so the server
+     * rolls it back rather than waiting. */
+    if (PQputCopyEnd(c->conn, rc == 0 ? NULL : "trace-worker: sending COPY data failed") != 1)
+        rc = -1;
+    /* Collect every result: the COPY's own, then NULL. */
+    while ((res = PQgetResult(c->conn)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK && last == NULL) {
+            last = res;
+            continue;
+        }
+        PQclear(res);
+        if (PQstatus(c->conn) != CONNECTION_OK)
+            break;
+    }
+    if (last != NULL || rc < 0 || PQstatus(c->conn) != CONNECTION_OK) {
+        triage(c, last, e);
+        return -1;
+    }
+    return 0;
 }
 
 void

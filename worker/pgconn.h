@@ -60,6 +60,11 @@ int pgc_connect_wait(pgconn *c, int (*stop)(void *), void *arg);
 PGresult *pgc_exec(pgconn *c, const char *sql, int nparams, const char *const *values,
                    pgc_error *e);
 
+/* Runs sql, a COPY ... FROM STDIN, and sends it len bytes of data in
+ * chunks.  0 when the server accepted it all; -1 with e filled (as
+ * pgc_exec: PGC_SQL_ERROR, or PGC_CONN_LOST with the connection closed). */
+int pgc_copy_in(pgconn *c, const char *sql, const char *data, size_t len, pgc_error *e);
+
 /* Closes the connection (if any). */
 void pgc_close(pgconn *c);
 /* Closes and frees the owned strings. */

@@ -114,6 +114,7 @@ typedef struct slot_ctx {
     slot         *s;
     claimed_task *t;
     char          id[24], attempt[16];
+    int           in_tx;        /* an operator's transaction is open (db_begin) */
 } slot_ctx;
 
 static int
@@ -230,6 +231,140 @@ ctx_set_child(op_ctx *c, pid_t pgid)
     slot_ctx *sc = c->impl;
 
     atomic_store(&sc->s->child_pgid, (int) pgid);
+}
+
+/* Operators' own statements and transactions (operator.h, db_*).  Inside
+ * a transaction nothing is repeated after a broken connection: the server
+ * has rolled the transaction back, so the call fails and the operator
+ * starts over from its durable state. */
+static PGresult *
+ctx_db_exec(op_ctx *c, int fence, const char *sql, int n, const char *const *vals, int *rc,
+            char *err, size_t errlen)
+{
+    slot_ctx *sc = c->impl;
+    const char *all[64];
+    int total = fence ? n + 3 : n;
+    PGresult *r;
+    pgc_error e;
+    enum fc f;
+
+    *rc = 0;
+    if (n < 0 || total > (int) ARRAY_LEN(all)) {
+        set_err(err, errlen, "db_exec: too many parameters");
+        *rc = -2;
+        return NULL;
+    }
+    if (sc->in_tx && !pgc_connected(&sc->s->conn)) {
+        set_err(err, errlen, "the connection was lost: the transaction was rolled back");
+        sc->in_tx = 0;
+        *rc = -1;
+        return NULL;
+    }
+    if (fence) {
+        all[0] = sc->id;
+        all[1] = sc->attempt;
+        all[2] = sc->t->l.token;
+    }
+    for (int i = 0; i < n; i++)
+        all[total - n + i] = vals[i];
+    f = fenced_call(sc->s, sc->t, "an operator statement", sql, total, all, !sc->in_tx, &r, &e);
+    if (f == FC_OK)
+        return r;
+    if (f == FC_UNKNOWN) {
+        set_err(err, errlen, "the connection was lost: the transaction was rolled back (%s)",
+                e.msg);
+        sc->in_tx = 0;
+        *rc = -1;
+        return NULL;
+    }
+    *rc = map_fc(f, &e, err, errlen);
+    return NULL;
+}
+
+static int
+ctx_db_begin(op_ctx *c, char *err, size_t errlen)
+{
+    slot_ctx *sc = c->impl;
+    PGresult *r;
+    int rc;
+
+    if (sc->in_tx) {
+        set_err(err, errlen, "db_begin: a transaction is already open");
+        return -2;
+    }
+    r = ctx_db_exec(c, 0, "BEGIN", 0, NULL, &rc, err, errlen);
+    if (r == NULL)
+        return rc;
+    PQclear(r);
+    sc->in_tx = 1;
+    return 0;
+}
+
+static int
+ctx_db_copy(op_ctx *c, const char *sql, const char *data, size_t len, char *err, size_t errlen)
+{
+    slot_ctx *sc = c->impl;
+    pgc_error e;
+
+    if (!sc->in_tx || !pgc_connected(&sc->s->conn)) {
+        set_err(err, errlen, "db_copy: no open transaction (the connection was lost?)");
+        sc->in_tx = 0;
+        return -1;
+    }
+    if (pgc_copy_in(&sc->s->conn, sql, data, len, &e) == 0)
+        return 0;
+    if (e.status == PGC_CONN_LOST) {
+        set_err(err, errlen, "the connection was lost during COPY: the transaction was rolled "
+                "back (%s)", e.msg);
+        sc->in_tx = 0;
+        return -1;
+    }
+    set_err(err, errlen, "COPY failed: %s [SQLSTATE %s]", e.msg, e.sqlstate);
+    return sqlstate_is_permanent(e.sqlstate) ? -2 : -1;
+}
+
+static int
+ctx_db_commit(op_ctx *c, char *err, size_t errlen)
+{
+    slot_ctx *sc = c->impl;
+    PGresult *r;
+    int rc, committed;
+
+    if (!sc->in_tx) {
+        set_err(err, errlen, "db_commit: no open transaction");
+        return -1;
+    }
+    r = ctx_db_exec(c, 0, "COMMIT", 0, NULL, &rc, err, errlen);
+    sc->in_tx = 0;
+    if (r == NULL) {
+        if (!pgc_connected(&sc->s->conn))
+            set_err(err, errlen, "the connection was lost during COMMIT: its outcome is unknown");
+        return -1;
+    }
+    /* COMMIT of a transaction that had failed answers ROLLBACK. */
+    committed = strcmp(PQcmdStatus(r), "COMMIT") == 0;
+    PQclear(r);
+    if (!committed) {
+        set_err(err, errlen, "the transaction had failed and was rolled back");
+        return -1;
+    }
+    return 0;
+}
+
+static void
+ctx_db_rollback(op_ctx *c)
+{
+    slot_ctx *sc = c->impl;
+    PGresult *r;
+    pgc_error e;
+
+    if (!sc->in_tx)
+        return;
+    sc->in_tx = 0;
+    if (!pgc_connected(&sc->s->conn))
+        return;
+    r = pgc_exec(&sc->s->conn, "ROLLBACK", 0, NULL, &e);
+    PQclear(r);
 }
 
 /* After an unknown outcome of complete/fail: does the lease still hold?
@@ -417,6 +552,7 @@ run_task(slot *s, claimed_task *t)
                 "(built in: %s)", t->operator_name, names);
     } else if (atomic_load(&s->verdict) == V_NONE) {
         log_task(LOG_DEBUG, t->l.task_id, t->l.attempt, "running operator %s", op->name);
+        memset(&ctx, 0, sizeof ctx);
         ctx.impl = &sc;
         ctx.settings = &settings;
         ctx.task_id = t->l.task_id;
@@ -427,7 +563,13 @@ run_task(slot *s, claimed_task *t)
         ctx.log_udf = ctx_log_udf;
         ctx.should_stop = ctx_should_stop;
         ctx.set_child = ctx_set_child;
+        ctx.db_exec = ctx_db_exec;
+        ctx.db_begin = ctx_db_begin;
+        ctx.db_copy = ctx_db_copy;
+        ctx.db_commit = ctx_db_commit;
+        ctx.db_rollback = ctx_db_rollback;
         op->run(&ctx, task, &res);
+        ctx_db_rollback(&ctx);      /* never leave an operator's transaction open */
     } else {
         res.outcome = OP_STOPPED;
     }

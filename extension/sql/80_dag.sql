@@ -247,8 +247,11 @@ AS $$
         execution_strategy = job->>'execution_strategy',
         spec = jsonb_set(j.spec, '{execution_strategy}', job->'execution_strategy')
     WHERE j.job_id = apply_execution.job_id;
+    -- (a source's run keeps its own, larger attempt budget: see start_source)
     UPDATE trace.task t
-    SET priority = j.priority, max_attempts = greatest(j.max_attempts, t.attempt),
+    SET priority = j.priority,
+        max_attempts = CASE WHEN j.activation = 'source' THEN t.max_attempts
+                            ELSE greatest(j.max_attempts, t.attempt) END,
         lease = j.lease, timeout = j.timeout
     FROM trace.job j
     WHERE j.job_id = apply_execution.job_id AND t.job_id = j.job_id

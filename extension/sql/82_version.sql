@@ -337,12 +337,8 @@ BEGIN
     INTO why
     FROM trace.job j
     JOIN trace.job a ON a.org_id = j.org_id AND a.dag = j.dag AND a.name = j.name AND a.state = 'active'
-    CROSS JOIN LATERAL (SELECT max(e.partition_key::numeric) AS c FROM trace.task_ids_of(j.job_id) s
-                        JOIN trace.event e ON e.producer_task_id = s.task_id
-                        WHERE e.partition_key ~ '^[0-9]+$') mine
-    CROSS JOIN LATERAL (SELECT max(e.partition_key::numeric) AS c FROM trace.task_ids_of(a.job_id) s
-                        JOIN trace.event e ON e.producer_task_id = s.task_id
-                        WHERE e.partition_key ~ '^[0-9]+$') live
+    CROSS JOIN LATERAL (SELECT trace.source_cursor(j.job_id) AS c) mine
+    CROSS JOIN LATERAL (SELECT trace.source_cursor(a.job_id) AS c) live
     WHERE j.org_id = org AND j.dag = dag AND j.dag_version = version AND j.state = 'building'
       AND j.activation = 'source' AND live.c IS NOT NULL AND (mine.c IS NULL OR mine.c < live.c)
     LIMIT 1;
@@ -351,6 +347,18 @@ END
 $$;
 COMMENT ON FUNCTION trace.version_blocker(text, text, int) IS
     'Why a building DAG version has not caught up yet; NULL when it may cut over';
+
+-- How far a source has emitted: the highest block number among its event
+-- keys ("<n>" or "<n>:<hash>"; retractions left out), NULL before any.
+CREATE FUNCTION trace.source_cursor(job_id bigint) RETURNS numeric
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT max(split_part(e.partition_key, ':', 1)::numeric)
+    FROM trace.task_ids_of(source_cursor.job_id) s
+    JOIN trace.event e ON e.producer_task_id = s.task_id
+    WHERE e.partition_key ~ '^[0-9]+(:[0-9a-fA-Fx]+)?$'
+$$;
 
 -- Every task id of a job, active or finished.
 CREATE FUNCTION trace.task_ids_of(job_id bigint) RETURNS TABLE (task_id bigint)

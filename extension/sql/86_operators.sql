@@ -87,8 +87,11 @@ $$;
 -- Aggregator: counts distinct units (the config cursor of each event) per
 -- batch [origin + k*size, origin + (k+1)*size) and, when a batch is full,
 -- emits its manifest once: partition "<from>-<to>", payload {cursor, from,
--- to, units}.  A unit seen again is ignored; a unit of a batch already
--- emitted means the input is not ordered, and fails the task (TR021).
+-- to, units}.  Counting distinct units makes it independent of arrival
+-- order; a unit seen again (a re-delivery, or a block re-emitted after a
+-- reorg) and a retraction change nothing, and a batch is never emitted
+-- twice.  The manifest names boundaries only, so it stays true when the
+-- blocks inside are replaced by a reorg.
 CREATE FUNCTION trace.op_aggregator(t trace.task, j trace.job) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -105,6 +108,9 @@ DECLARE
     key text;
     output text := trace.only_output(j.job_id);
 BEGIN
+    IF t.payload->>'retracted' = 'true' THEN
+        RETURN;
+    END IF;
     IF raw IS NULL OR raw !~ '^-?[0-9]+$' THEN
         RAISE EXCEPTION 'event % has no integer "%" to aggregate on', t.event_id, cursor_name
             USING ERRCODE = 'TR022', HINT = 'The aggregator''s config.cursor names a field of its input events.';
@@ -114,10 +120,7 @@ BEGIN
     SELECT * INTO batch FROM trace.aggregator_batch b
     WHERE b.job_id = j.job_id AND b.batch_start = first_unit;
     IF batch.closed_at IS NOT NULL THEN
-        RAISE EXCEPTION '% % arrived after its batch [%, %) was emitted: the input is not ordered',
-            cursor_name, unit, batch.batch_start, batch.batch_end
-            USING ERRCODE = 'TR021',
-                  HINT = 'The aggregator needs an ordered input stream; batches are emitted once.';
+        RETURN;
     END IF;
     INSERT INTO trace.aggregator_unit VALUES (j.job_id, first_unit, unit) ON CONFLICT DO NOTHING;
     IF NOT FOUND THEN

@@ -167,9 +167,11 @@ jobs:
     operator: sql
     inputs: [reb.raw]
     config:
-      query: SELECT (r."row"->>'n')::int * 10 AS n FROM {{reb.raw}} r
+      query: SELECT (r."row"->>'n')::int * 10 AS n FROM {{reb.raw}} r, LATERAL (SELECT pg_sleep(0.02)) slow
     outputs: [reb.picked]
 $y$)});
+# Each rebuild task takes ~20 ms (the pg_sleep above), so the rebuild lasts
+# seconds and the kill lands in its middle.
 $node->poll_query_until('postgres', q{
 	SELECT count(*) BETWEEN 20 AND 180 FROM trace.tasks t JOIN trace.jobs j USING (job_id)
 	WHERE j.dag = 'reb' AND j.dag_version = 2 AND t.state = 'succeeded'})

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# block_follower against a misbehaving RPC path (TESTING.md, RPC bad input),
+# with rpc_proxy.py between the worker and trace-rpc-gateway:
+#   - HTTP 503 and 429 bursts, bodies that are not JSON, truncated bodies,
+#     replies with the wrong ids, dropped connections: retried, never
+#     stored, never fatal;
+#   - a gateway outage (kill -9, then back): the follower waits and resumes;
+#   - data that fails validation (a receipt missing, a parent hash that
+#     does not chain): rejected, nothing stored, no reorg recorded; when it
+#     persists the attempt fails with the reason and the next one resumes.
+# At the end the tables equal a fresh index of the canonical chain.
+. "$(dirname "$0")/../worker/lib.sh"
+. "$(dirname "$0")/lib.sh"
+start_cluster
+chain_start faults
+CONFIRMATIONS=2
+chain traffic 10 3
+chain_dag rf
+chain_worker w1 --log-level debug
+wait_synced 60 || not_ok "initial sync" "$(tail -5 "$SCRATCH/logs/w1.log")"
+
+# fault_case MODE COUNT LABEL: inject, make blocks, the follower must catch up.
+fault_case() {
+  local before
+  before=$(curl -s "$FAULTS/_stats")
+  fault "$1" "$2"
+  chain traffic 3 3
+  if wait_synced 60; then ok "$3: caught up"; else
+    not_ok "$3: caught up" "$(grep -v debug "$SCRATCH/logs/w1.log" | tail -4)"; fi
+  check_match "$3: the faults were served" '"faults": [1-9]' "$(curl -s "$FAULTS/_stats")"
+  fault ok 0
+}
+fault_case 503 6 "HTTP 503 burst"
+fault_case 429 3 "HTTP 429 with Retry-After"
+fault_case garbage 3 "bodies that are not JSON"
+fault_case truncate 3 "truncated bodies"
+fault_case wrong_ids 3 "replies with the wrong ids"
+fault_case drop 3 "dropped connections"
+log=$(cat "$SCRATCH/logs/w1.log")
+check_match "the worker said what was wrong: HTTP 503" "answered HTTP 503: upstream unavailable" "$log"
+check_match "the worker said what was wrong: HTTP 429" "answered HTTP 429" "$log"
+check_match "the worker said what was wrong: not JSON" "a bad response \(the response is not JSON" "$log"
+check_match "the worker said what was wrong: wrong ids" "which no call of the batch has" "$log"
+compare_index "after transient faults" rf
+check_eq "transient faults never failed the source" "running|1" \
+  "$(sql "SELECT state || '|' || attempt FROM trace.tasks WHERE task_id = $SRC_TASK")"
+
+# --- a gateway outage ---------------------------------------------------------
+if [ -n "${EXTRA_PID[gateway]:-}" ]; then
+  stop_gateway
+  chain traffic 3 2
+  if wait_log w1 20 "rpc gateway \(provider local\) answered HTTP 502.*retrying"; then
+    ok "gateway down: the follower notices and keeps retrying"
+  else
+    not_ok "gateway down: the follower notices and keeps retrying" "$(tail -3 "$SCRATCH/logs/w1.log")"
+  fi
+  start_gateway
+  if wait_synced 60; then ok "gateway back: the follower resumes"; else
+    not_ok "gateway back: the follower resumes" "$(tail -3 "$SCRATCH/logs/w1.log")"; fi
+  check_eq "an outage never failed the source" "running|1" \
+    "$(sql "SELECT state || '|' || attempt FROM trace.tasks WHERE task_id = $SRC_TASK")"
+fi
+
+# --- data that fails validation -------------------------------------------------
+fault bad_parent 2
+chain traffic 4 3
+if wait_synced 60; then ok "a parent hash that does not chain: rejected, then caught up"; else
+  not_ok "a parent hash that does not chain: rejected, then caught up" "$(tail -3 "$SCRATCH/logs/w1.log")"; fi
+check_eq "... and no reorg was recorded for it" "0" "$(reorg_count)"
+fault drop_receipt 2
+chain traffic 3 3
+if wait_synced 60; then ok "a missing receipt: rejected, then caught up"; else
+  not_ok "a missing receipt: rejected, then caught up" "$(tail -3 "$SCRATCH/logs/w1.log")"; fi
+check_match "... logged as rejected, nothing stored" \
+  "rejected what the node returned, nothing stored \(1 of 5\): block [0-9]+ lists [0-9]+ transactions but [0-9]+ receipts came back" \
+  "$(cat "$SCRATCH/logs/w1.log")"
+compare_index "after rejected data" rf
+
+fault drop_receipt 7
+chain traffic 3 3
+if wait_sql 30 "SELECT count(*) = 1 FROM trace.task_attempts WHERE task_id = $SRC_TASK AND outcome = 'failed'"; then
+  ok "persistently bad data fails the attempt (retryable)"
+else
+  not_ok "persistently bad data fails the attempt (retryable)" "$(tail -3 "$SCRATCH/logs/w1.log")"
+fi
+check_match "... with the reason" \
+  "the node's data failed validation 5 times in a row, nothing was stored: block [0-9]+ lists" \
+  "$(sql "SELECT error FROM trace.task_attempts WHERE task_id = $SRC_TASK AND outcome = 'failed'")"
+if wait_synced 60; then ok "... and the next attempt resumes once the data is good"; else
+  not_ok "... and the next attempt resumes once the data is good" "$(tail -3 "$SCRATCH/logs/w1.log")"; fi
+# --- a provider without eth_getBlockReceipts -------------------------------------
+fault no_block_receipts 100000
+chain traffic 4 4
+if wait_synced 60; then ok "without eth_getBlockReceipts: receipts one transaction at a time"; else
+  not_ok "without eth_getBlockReceipts: receipts one transaction at a time" "$(tail -3 "$SCRATCH/logs/w1.log")"; fi
+check_match "... and it said so" "eth_getBlockReceipts is not available .*: fetching receipts one transaction at a time" \
+  "$(cat "$SCRATCH/logs/w1.log")"
+compare_index "receipts per transaction" rf
+fault ok 0
+
+chain mine 3
+wait_synced 30 || not_ok "synced at the end"
+check_all "after bad RPC answers" rf
+stop_worker w1
+finish

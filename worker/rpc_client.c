@@ -1,0 +1,317 @@
+/*
+ * rpc_client.c: JSON-RPC over the gateway (see rpc_client.h).
+ *
+ * Invariants: ids of a request are 1..n in call order; a response is
+ * accepted only as a JSON array holding exactly one object per id, each
+ * with "result" or an "error" object, so a reply meant for another request
+ * or truncated half-way never reaches the operators.  Bodies are capped by
+ * http.c while they stream in.
+ */
+#define _GNU_SOURCE
+#include "rpc_client.h"
+
+#include "http.h"
+#include "log.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RPC_TRIES 4                 /* attempts of one request */
+#define RPC_BACKOFF_MS 250          /* first backoff, doubling */
+#define RPC_BACKOFF_MAX_MS 5000
+#define RPC_MAX_RESPONSE (128LL * 1024 * 1024)
+
+struct rpc_client {
+    http_client *http;
+    char         socket_path[200];  /* "unix:/path" gateways */
+    char         url[1200];
+    char         label[160];        /* "rpc gateway (provider x)": never the URL */
+    rpc_stats    stats;
+};
+
+static int
+provider_ok(const char *p)
+{
+    size_t n = p ? strlen(p) : 0;
+
+    if (n == 0 || n > 100)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!(('a' <= p[i] && p[i] <= 'z') || ('A' <= p[i] && p[i] <= 'Z') ||
+              ('0' <= p[i] && p[i] <= '9') || p[i] == '_' || p[i] == '-' || p[i] == '.'))
+            return 0;
+    return 1;
+}
+
+rpc_client *
+rpc_client_new(const char *gateway, const char *provider, char *err, size_t errlen)
+{
+    http_options opt = {
+        .connect_timeout_ms = 5000,
+        .total_timeout_ms = 90000,      /* the gateway gives up on a request after 60 s */
+        .low_speed_bytes = 1024,
+        .low_speed_ms = 20000,
+        .max_response_bytes = RPC_MAX_RESPONSE,
+    };
+    rpc_client *c;
+    size_t glen;
+
+    if (!provider_ok(provider)) {
+        set_err(err, errlen, "the rpc provider name must be 1-100 characters of letters, "
+                "digits, _ - .");
+        return NULL;
+    }
+    glen = gateway ? strlen(gateway) : 0;
+    while (glen > 0 && gateway[glen - 1] == '/')
+        glen--;
+    c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        set_err(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (glen > 5 && strncmp(gateway, "unix:", 5) == 0 && gateway[5] == '/' &&
+        glen - 5 < sizeof c->socket_path) {
+        /* the gateway listening on a Unix socket: the host part is moot */
+        memcpy(c->socket_path, gateway + 5, glen - 5);
+        opt.unix_socket = c->socket_path;
+        snprintf(c->url, sizeof c->url, "http://localhost/rpc/%s", provider);
+    } else if (glen > 0 && glen <= 1000 &&
+               (strncmp(gateway, "http://", 7) == 0 || strncmp(gateway, "https://", 8) == 0)) {
+        snprintf(c->url, sizeof c->url, "%.*s/rpc/%s", (int) glen, gateway, provider);
+    } else {
+        set_err(err, errlen, "rpc_gateway must be an http:// or https:// URL, or unix:/path");
+        free(c);
+        return NULL;
+    }
+    snprintf(c->label, sizeof c->label, "rpc gateway (provider %s)", provider);
+    c->http = http_client_new(&opt, err, errlen);
+    if (c->http == NULL) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void
+rpc_client_free(rpc_client *c)
+{
+    if (c == NULL)
+        return;
+    http_client_free(c->http);
+    free(c);
+}
+
+const rpc_stats *
+rpc_client_stats(const rpc_client *c)
+{
+    return &c->stats;
+}
+
+void
+rpc_client_calls_clear(rpc_call *calls, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        json_decref(calls[i].result);
+        json_decref(calls[i].params);
+        calls[i].result = calls[i].params = NULL;
+        calls[i].has_error = 0;
+        calls[i].code = 0;
+        calls[i].message[0] = '\0';
+    }
+}
+
+/* The request body: [{"jsonrpc":"2.0","id":i+1,"method":..,"params":..}, ...]. */
+static char *
+build_request(rpc_call *calls, size_t n, size_t *len)
+{
+    json_t *arr = json_array();
+    char *body;
+
+    if (arr == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        json_t *params = calls[i].params ? json_incref(calls[i].params) : json_array();
+        json_t *o = json_pack("{s:s, s:I, s:s, s:o}", "jsonrpc", "2.0", "id",
+                              (json_int_t) (i + 1), "method", calls[i].method, "params", params);
+
+        if (o == NULL || json_array_append_new(arr, o) < 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    body = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    if (body)
+        *len = strlen(body);
+    return body;
+}
+
+int
+rpc_client_parse_response(const char *body, size_t len, rpc_call *calls, size_t n, char *err,
+                   size_t errlen)
+{
+    json_error_t jerr;
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *item;
+    size_t i;
+    int rc = -1;
+
+    for (i = 0; i < n; i++) {
+        json_decref(calls[i].result);
+        calls[i].result = NULL;
+        calls[i].has_error = 0;
+    }
+    if (doc == NULL) {
+        set_err(err, errlen, "the response is not JSON (%s at byte %d)", jerr.text,
+                jerr.position);
+        return -1;
+    }
+    if (!json_is_array(doc)) {
+        json_t *e = json_object_get(doc, "error");
+        const char *m = json_string_value(json_object_get(e, "message"));
+
+        set_err(err, errlen, "the response to a batch is not an array%s%s",
+                m ? ": error: " : "", m ? m : "");
+        goto cleanup;
+    }
+    if (json_array_size(doc) != n) {
+        set_err(err, errlen, "the response holds %zu replies for %zu calls",
+                json_array_size(doc), n);
+        goto cleanup;
+    }
+    json_array_foreach(doc, i, item) {
+        json_t *id = json_object_get(item, "id");
+        json_t *res = json_object_get(item, "result");
+        json_t *e = json_object_get(item, "error");
+        json_int_t k;
+        rpc_call *c;
+
+        if (!json_is_object(item) || !json_is_integer(id)) {
+            set_err(err, errlen, "reply %zu has no integer id", i);
+            goto cleanup;
+        }
+        k = json_integer_value(id);
+        if (k < 1 || (size_t) k > n) {
+            set_err(err, errlen, "reply %zu has id %lld, which no call of the batch has", i,
+                    (long long) k);
+            goto cleanup;
+        }
+        c = &calls[k - 1];
+        if (c->result != NULL || c->has_error) {
+            set_err(err, errlen, "two replies carry id %lld", (long long) k);
+            goto cleanup;
+        }
+        if (json_is_object(e)) {
+            const char *m = json_string_value(json_object_get(e, "message"));
+
+            c->has_error = 1;
+            c->code = json_integer_value(json_object_get(e, "code"));
+            copy_str(c->message, sizeof c->message, m ? m : "(no message)");
+        } else if (res != NULL) {
+            c->result = json_incref(res);
+        } else {
+            set_err(err, errlen, "reply with id %lld has neither result nor error",
+                    (long long) k);
+            goto cleanup;
+        }
+    }
+    rc = 0;
+cleanup:
+    if (rc < 0)
+        for (i = 0; i < n; i++) {
+            json_decref(calls[i].result);
+            calls[i].result = NULL;
+            calls[i].has_error = 0;
+        }
+    json_decref(doc);
+    return rc;
+}
+
+/* The first line of a JSON-RPC error in a gateway's error body, if any. */
+static void
+error_body_summary(const http_response *r, char *out, size_t n)
+{
+    json_t *doc = json_loadb(r->body, r->len < 65536 ? r->len : 0, 0, NULL);
+    json_t *e = json_object_get(doc, "error");
+    const char *m = json_string_value(json_object_get(e, "message"));
+
+    if (m)
+        snprintf(out, n, ": %s", m);
+    else
+        out[0] = '\0';
+    json_decref(doc);
+}
+
+int
+rpc_client_batch(rpc_client *c, rpc_call *calls, size_t n, int (*stop)(void *), void *arg,
+          char *err, size_t errlen)
+{
+    size_t len = 0;
+    char *body = build_request(calls, n, &len);
+    int64_t backoff = RPC_BACKOFF_MS;
+    int rc = -1;
+
+    for (size_t i = 0; i < n; i++) {
+        json_decref(calls[i].params);
+        calls[i].params = NULL;
+    }
+    if (body == NULL) {
+        set_err(err, errlen, "out of memory (building a JSON-RPC request)");
+        return -1;
+    }
+    for (int attempt = 1; attempt <= RPC_TRIES; attempt++) {
+        http_response r;
+        char why[600] = "";
+        int64_t wait;
+
+        if (stop && stop(arg)) {
+            rc = -3;
+            set_err(err, errlen, "stopped");
+            break;
+        }
+        c->stats.requests++;
+        c->stats.calls += (int64_t) n;
+        if (attempt > 1)
+            c->stats.retries++;
+        wait = backoff;
+        if (http_post_json(c->http, c->url, c->label, body, len, NULL, &r, why,
+                           sizeof why) == 0) {
+            c->stats.bytes_in += (int64_t) r.len;
+            if (r.status == 200) {
+                char bad[400];
+
+                if (rpc_client_parse_response(r.body, r.len, calls, n, bad, sizeof bad) == 0) {
+                    http_response_free(&r);
+                    rc = 0;
+                    break;
+                }
+                snprintf(why, sizeof why, "%s: a bad response (%s)", c->label, bad);
+            } else {
+                char detail[300];
+
+                error_body_summary(&r, detail, sizeof detail);
+                snprintf(why, sizeof why, "%s answered HTTP %ld%s", c->label, r.status, detail);
+                if (r.status >= 400 && r.status < 500 && r.status != 408 && r.status != 429) {
+                    set_err(err, errlen, "%s", why);
+                    http_response_free(&r);
+                    rc = -2;
+                    break;
+                }
+                if (r.retry_after_ms >= 0)
+                    wait = r.retry_after_ms < 10000 ? r.retry_after_ms : 10000;
+            }
+            http_response_free(&r);
+        }
+        set_err(err, errlen, "%s", why);
+        if (attempt == RPC_TRIES)
+            break;
+        log_msg(LOG_DEBUG, "%s (attempt %d of %d, retrying)", why, attempt, RPC_TRIES);
+        wait = (int64_t) ((double) wait * (0.8 + 0.4 * rand_unit()));
+        sleep_ms_interruptible(wait, stop, arg);
+        backoff = backoff * 2 < RPC_BACKOFF_MAX_MS ? backoff * 2 : RPC_BACKOFF_MAX_MS;
+    }
+    free(body);
+    return rc;
+}

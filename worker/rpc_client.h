@@ -1,0 +1,72 @@
+/*
+ * rpc_client.h: the chain operators' JSON-RPC client.
+ *
+ * Workers never call chain providers themselves: every request goes to
+ * trace-rpc-gateway as POST <gateway>/rpc/<provider>, which forwards it
+ * (rate limits, failover, allow-list) and answers with the upstream
+ * response, or with HTTP 502/503/504 and a JSON-RPC error body when the
+ * upstream failed.  One client is one reused HTTP connection (http.c) and
+ * belongs to one thread.
+ *
+ * Calls go out as one JSON-RPC batch per rpc_client_batch() call; responses are
+ * matched to calls by id, and a response that is not JSON, not a batch of
+ * the right ids, or too large is a failure of the whole request.  Failures
+ * of the whole request that may pass (transport errors, 429, 5xx, garbage)
+ * are retried a few times with jittered exponential backoff, honouring
+ * Retry-After, and giving up early when the caller's stop() says so.
+ */
+#ifndef TRACE_RPC_CLIENT_H
+#define TRACE_RPC_CLIENT_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct rpc_client rpc_client;
+
+/* One call of a batch.  The caller sets method and params (a JSON array,
+ * stolen: rpc_client_batch releases it).  After rpc_client_batch returned 0 each call
+ * has either result (owned by the call, may be JSON null) or a JSON-RPC
+ * error (code, message). */
+typedef struct rpc_call {
+    const char *method;
+    json_t     *params;
+    json_t     *result;
+    int         has_error;
+    int64_t     code;
+    char        message[256];
+} rpc_call;
+
+typedef struct rpc_stats {
+    int64_t requests;       /* HTTP requests sent */
+    int64_t calls;          /* JSON-RPC calls in them */
+    int64_t retries;
+    int64_t bytes_in;
+} rpc_stats;
+
+/* A client for <gateway>/rpc/<provider>: gateway is an http:// or https://
+ * base URL, or unix:/path for a gateway listening on a Unix socket.
+ * provider is 1-100 characters of [A-Za-z0-9_.-].  NULL with err filled on
+ * a bad name or URL. */
+rpc_client *rpc_client_new(const char *gateway, const char *provider, char *err, size_t errlen);
+void rpc_client_free(rpc_client *c);
+
+/* Sends the calls as one batch (retrying the whole request as above).
+ * Returns 0 when every call got its response; -1 when the request failed
+ * (err says why; worth trying again later); -2 when it cannot succeed
+ * (the gateway refused the request: unknown provider, method not allowed,
+ * a 4xx other than 408/429), or -3 when stop() asked to stop. */
+int rpc_client_batch(rpc_client *c, rpc_call *calls, size_t n, int (*stop)(void *), void *arg,
+              char *err, size_t errlen);
+
+/* Releases the results (and any unsent params) of calls[0..n). */
+void rpc_client_calls_clear(rpc_call *calls, size_t n);
+
+const rpc_stats *rpc_client_stats(const rpc_client *c);
+
+/* For tests: parses a response body to calls already sent with ids
+ * 1..n.  0 or -1 with err filled. */
+int rpc_client_parse_response(const char *body, size_t len, rpc_call *calls, size_t n,
+                       char *err, size_t errlen);
+
+#endif
