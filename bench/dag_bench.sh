@@ -38,10 +38,12 @@
 #      other DAG's version 2 is built too) and trace.rollback_dag().  The
 #      rows are written by INSERT ... SELECT generate_series straight into
 #      the version relations, for versions 1 and 2 (both data sizes, two
-#      sessions side by side); later rounds give the new versions the rows
-#      of the rolled-back version by swapping the relations' names (that
-#      version is never read again), so every cutover moves onto relations
-#      as full as the first round's without 10M rows generated each round.
+#      sessions side by side, then a CHECKPOINT); later rounds give the new
+#      versions the rows of the rolled-back version by swapping the
+#      relations' names (that version is never read again), so every
+#      cutover moves onto relations as full as the first round's without
+#      10M rows generated each round.  Odd rounds time the small DAG first,
+#      even rounds the big one.
 #      Autovacuum is switched off on the filled relations (reloptions), so
 #      that it does not vacuum 2 x 10M fresh rows behind later measurements.
 #      One more round runs after section 3, with more task history.
@@ -58,7 +60,7 @@
 #   DAG_BENCH_SECONDS=2        length of each routing point
 #   DAG_BENCH_AGG_EVENTS=10000 unit events per aggregator repetition
 #                              (a multiple of 10000; 200000 = 20 manifests)
-#   DAG_BENCH_ROUNDS=5         cutover/rollback rounds per data size
+#   DAG_BENCH_ROUNDS=7         cutover/rollback rounds per data size
 #   DAG_BENCH_BIG_ROWS=10000000  rows of the big dataset in section 4
 #   BENCH_KEEP=1               keep the scratch directory (data, logs)
 # Raw output goes to bench/out/dag-last-run.log, the table also to
@@ -70,7 +72,7 @@ bindir=$(/usr/lib/postgresql/15/bin/pg_config --bindir)
 reps=${DAG_BENCH_REPS:-3}
 secs=${DAG_BENCH_SECONDS:-2}
 agg_events=${DAG_BENCH_AGG_EVENTS:-10000}
-rounds=${DAG_BENCH_ROUNDS:-5}
+rounds=${DAG_BENCH_ROUNDS:-7}
 small_rows=10000
 big_rows=${DAG_BENCH_BIG_ROWS:-10000000}
 agg_size=10000
@@ -502,6 +504,8 @@ EOF
 done
 fill_t0=$(date +%s)
 for p in "${fill_pids[@]}"; do wait "$p" || die "filling the dataset versions failed: $(cat "$work"/fill.*)"; done
+# settle: the first round must not commit behind the writeback of 2 x 11M rows
+sql -c "CHECKPOINT" >/dev/null
 fill_secs=$(( $(date +%s) - fill_t0 ))
 cat "$work"/fill.* >>"$rawlog"
 expect_s=$((100 * small_rows))

@@ -143,7 +143,10 @@ caller_org(void)
  * plan is made from the statistics of the moment it is (re)planned; made
  * while trace.task is empty, it would be a sequential scan and a sort, kept
  * for the backend's life.  Planning here happens only inside execute, so
- * the settings are applied around it, at this nesting level only.
+ * the settings are applied around it, at this nesting level only.  JIT is
+ * off too: these are short statements it never pays for, and the sorts
+ * they cannot avoid carry disable_cost, which would otherwise push every
+ * call past the JIT thresholds (seconds of LLVM compilation per call).
  */
 static int
 execute_index_plan(SPIPlanPtr plan, Datum *values, const char *nulls)
@@ -156,6 +159,8 @@ execute_index_plan(SPIPlanPtr plan, Datum *values, const char *nulls)
 	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	rc = SPI_execute_plan(plan, values, nulls, false, 0);
 	AtEOXact_GUC(true, nest);

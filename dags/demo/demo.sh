@@ -76,11 +76,11 @@ EOF
   fi
   chown "$PGUSER_OS" "$RUN"
   say "starting PostgreSQL (port $PGPORT, socket $RUN)"
-  as_pg "$BINDIR/pg_ctl" -D "$PGDATA" -l "$DEMO/postgres.log" -w start >/dev/null
+  as_pg "$BINDIR/pg_ctl" -D "$PGDATA" -l "$RUN/postgres.log" -w start >/dev/null
+  # a fresh database each run: the chain is new each run too
   "$BINDIR/psql" -X -q -h "$RUN" -p "$PGPORT" -U postgres -d postgres \
-    -c "SELECT 1 FROM pg_database WHERE datname = '$DB'" -At | grep -q 1 \
-    || "$BINDIR/psql" -X -q -h "$RUN" -p "$PGPORT" -U postgres -d postgres -c "CREATE DATABASE $DB"
-  psql_demo -c "CREATE EXTENSION IF NOT EXISTS trace" >/dev/null
+    -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
+  psql_demo -c "CREATE EXTENSION trace" >/dev/null
   # A login role for the workers, holding only trace_worker.
   psql_demo -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'demo_worker') THEN
                   CREATE ROLE demo_worker LOGIN IN ROLE trace_worker; END IF; END \$\$" >/dev/null
@@ -113,8 +113,10 @@ start_chain() {
   anvil_install
   ANVIL_LOG_DIR=$DEMO anvil_start "$ANVIL_PORT"
   remember anvil "$ANVIL_PID"
-  python3 "$ROOT/test/chain/chain.py" --rpc "http://127.0.0.1:$ANVIL_PORT" setup >/dev/null
-  say "generating traffic: a block a second, transfers and a contract that logs"
+  # setup deploys a contract that logs and one that reverts; traffic calls them
+  read -r LOGGER REVERTER < <(python3 "$ROOT/test/chain/chain.py" --rpc "http://127.0.0.1:$ANVIL_PORT" setup)
+  export LOGGER REVERTER
+  say "generating traffic: a block a second, transfers and calls of a contract that logs"
   (
     while true; do
       python3 "$ROOT/test/chain/chain.py" --rpc "http://127.0.0.1:$ANVIL_PORT" \
@@ -178,7 +180,7 @@ SQL
   echo "    $BINDIR/psql -h $RUN -p $PGPORT -U postgres $DB"
   echo "    SELECT * FROM trace_data.\"eth.big_transfers\";   -- the virtual SQL view"
   echo "    SELECT * FROM trace.task_counts;  SELECT * FROM trace.integrity_reports;"
-  echo "  Logs: $DEMO/*.log.   Stop everything: make demo-stop"
+  echo "  Logs: $DEMO/*.log and $RUN/postgres.log.   Stop everything: make demo-stop"
 }
 
 cmd=${1:-start}
