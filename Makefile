@@ -65,6 +65,8 @@ bench: deps
 	$(MAKE) all
 	$(MAKE) install
 	bash bench/run.sh
+	bash bench/peers.sh
+	bash bench/dag_bench.sh
 
 # A local chain followed live into Postgres (see dags/demo/demo.sh).
 demo: deps

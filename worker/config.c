@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include "config.h"
+#include "conf.h"
 
 #include "log.h"
 #include "util.h"
@@ -250,43 +251,6 @@ config_free(worker_config *cfg)
     cfg->config_file = NULL;
 }
 
-/* Parses one value at p (quoted or bare) into out; returns the position
- * after it, or NULL on a syntax error. */
-static const char *
-parse_value(const char *p, char *out, size_t outlen)
-{
-    size_t n = 0;
-
-    if (*p == '\'' || *p == '"') {
-        char q = *p++;
-
-        for (;;) {
-            if (*p == '\0' || *p == '\n')
-                return NULL;           /* unterminated */
-            if (*p == q) {
-                if (p[1] == q) {
-                    p++;               /* doubled quote */
-                } else {
-                    p++;
-                    break;
-                }
-            }
-            if (n + 1 >= outlen)
-                return NULL;
-            out[n++] = *p++;
-        }
-    } else {
-        while (*p && *p != '\n' && *p != '#') {
-            if (n + 1 >= outlen)
-                return NULL;
-            out[n++] = *p++;
-        }
-        while (n > 0 && isspace((unsigned char) out[n - 1]))
-            n--;
-    }
-    out[n] = '\0';
-    return p;
-}
 
 int
 config_parse_text(worker_config *cfg, const char *text, const char *name,
@@ -338,7 +302,7 @@ config_parse_text(worker_config *cfg, const char *text, const char *name,
             set_err(err, errlen, "%s: unknown setting \"%.*s\"", where, (int) keylen, key);
             goto cleanup;
         }
-        next = parse_value(p, value, vmax);
+        next = conf_parse_value(p, value, vmax);
         if (next == NULL) {
             set_err(err, errlen, "%s: unterminated or too long value for \"%s\"", where, e->name);
             goto cleanup;
@@ -364,122 +328,9 @@ cleanup:
     return rc;
 }
 
-/* Reads a whole (small) file into a NUL-terminated buffer the caller frees. */
-static char *
-read_file(const char *path, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "re");
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
 
-    if (f == NULL) {
-        set_err(err, errlen, "cannot open config file \"%s\": %s", path, strerror(errno));
-        return NULL;
-    }
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            char *nb;
 
-            cap = cap ? cap * 2 : 8192;
-            if (cap > 16 * 1024 * 1024) {
-                set_err(err, errlen, "config file \"%s\" is too large", path);
-                goto fail;
-            }
-            nb = realloc(buf, cap);
-            if (nb == NULL) {
-                set_err(err, errlen, "out of memory");
-                goto fail;
-            }
-            buf = nb;
-        }
-        size_t n = fread(buf + len, 1, 4096, f);
 
-        len += n;
-        if (n < 4096) {
-            if (ferror(f)) {
-                set_err(err, errlen, "cannot read config file \"%s\"", path);
-                goto fail;
-            }
-            break;
-        }
-    }
-    fclose(f);
-    buf[len] = '\0';
-    if (strlen(buf) != len) {
-        set_err(err, errlen, "config file \"%s\" contains a NUL byte", path);
-        free(buf);
-        return NULL;
-    }
-    return buf;
-fail:
-    fclose(f);
-    free(buf);
-    return NULL;
-}
-
-static const char *
-env_get(char *const *envp, const char *name)
-{
-    size_t n = strlen(name);
-
-    for (; envp && *envp; envp++)
-        if (strncmp(*envp, name, n) == 0 && (*envp)[n] == '=')
-            return *envp + n + 1;
-    return NULL;
-}
-
-/* Flags without a value; main() acts on them. */
-static int
-is_bool_flag(const char *name)
-{
-    return strcmp(name, "help") == 0 || strcmp(name, "version") == 0 ||
-           strcmp(name, "check-config") == 0;
-}
-
-/* Finds "--name=value" / "--name value" / "-c value"; returns the number of
- * argv slots used (1 or 2), 0 when argv[i] is not an option, -1 on error. */
-static int
-split_flag(int argc, char **argv, int i, char *name, size_t namelen, const char **value,
-           char *err, size_t errlen)
-{
-    const char *a = argv[i];
-    const char *eq;
-
-    if (strcmp(a, "-c") == 0) {
-        if (i + 1 >= argc) {
-            set_err(err, errlen, "option -c needs a file name");
-            return -1;
-        }
-        copy_str(name, namelen, "config");
-        *value = argv[i + 1];
-        return 2;
-    }
-    if (strncmp(a, "--", 2) != 0 || a[2] == '\0')
-        return 0;
-    a += 2;
-    eq = strchr(a, '=');
-    if (eq) {
-        if ((size_t) (eq - a) + 1 > namelen) {
-            set_err(err, errlen, "unknown option --%s", a);
-            return -1;
-        }
-        memcpy(name, a, (size_t) (eq - a));
-        name[eq - a] = '\0';
-        *value = eq + 1;
-        return 1;
-    }
-    copy_str(name, namelen, a);
-    if (is_bool_flag(name)) {
-        *value = "true";
-        return 1;
-    }
-    if (i + 1 >= argc) {
-        set_err(err, errlen, "option --%s needs a value", a);
-        return -1;
-    }
-    *value = argv[i + 1];
-    return 2;
-}
 
 int
 config_load(worker_config *cfg, int argc, char **argv, char *const *envp, int *optind_out,
@@ -496,7 +347,7 @@ config_load(worker_config *cfg, int argc, char **argv, char *const *envp, int *o
     /* Pass 1: where the options end, and which config file. */
     for (i = 1; i < argc;) {
         const char *value;
-        int used = split_flag(argc, argv, i, name, sizeof name, &value, err, errlen);
+        int used = conf_split_flag(argc, argv, i, name, sizeof name, &value, err, errlen);
 
         if (used < 0)
             goto fail;
@@ -508,9 +359,9 @@ config_load(worker_config *cfg, int argc, char **argv, char *const *envp, int *o
     }
     end = i;
     if (file == NULL)
-        file = env_get(envp, "TRACE_CONFIG");   /* "" = none */
+        file = conf_env_get(envp, "TRACE_CONFIG");   /* "" = none */
     if (file && *file) {
-        text = read_file(file, err, errlen);
+        text = conf_read_file(file, err, errlen);
         if (text == NULL || config_parse_text(cfg, text, file, err, errlen) < 0)
             goto fail;
         cfg->config_file = strdup(file);
@@ -530,7 +381,7 @@ config_load(worker_config *cfg, int argc, char **argv, char *const *envp, int *o
         for (j = 0; entries[k].name[j] && j + 7 < sizeof var; j++)
             var[6 + j] = (char) toupper((unsigned char) entries[k].name[j]);
         var[6 + j] = '\0';
-        v = env_get(envp, var);
+        v = conf_env_get(envp, var);
         /* An empty variable counts as unset (VAR= clears, as in most tools). */
         if (v && *v && set_entry(cfg, &entries[k], v, var, err, errlen) < 0)
             goto fail;
@@ -540,9 +391,9 @@ config_load(worker_config *cfg, int argc, char **argv, char *const *envp, int *o
     for (i = 1; i < end;) {
         const char *value;
         char source[160];
-        int used = split_flag(argc, argv, i, name, sizeof name, &value, err, errlen);
+        int used = conf_split_flag(argc, argv, i, name, sizeof name, &value, err, errlen);
 
-        if (strcmp(name, "config") != 0 && !is_bool_flag(name)) {
+        if (strcmp(name, "config") != 0 && !conf_is_bool_flag(name)) {
             snprintf(source, sizeof source, "option --%s", name);
             if (config_set(cfg, name, value, source, err, errlen) < 0) {
                 if (strstr(err, "unknown setting"))

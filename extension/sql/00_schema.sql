@@ -160,6 +160,9 @@ CREATE TABLE trace.task_done (
     finished_at      timestamptz NOT NULL
 ) PARTITION BY RANGE (finished_at);
 CREATE INDEX task_done_task_idx ON trace.task_done (task_id);
+-- Failed tasks by job: a rebuild is blocked by one (trace.version_blocker),
+-- checked every dispatcher pass; without it the check scans all history.
+CREATE INDEX task_done_failed_idx ON trace.task_done (job_id) WHERE state = 'failed';
 CREATE TABLE trace.task_done_default PARTITION OF trace.task_done DEFAULT;
 COMMENT ON TABLE trace.task_done IS
     'Finished tasks (succeeded, failed, canceled), partitioned by day of finished_at';

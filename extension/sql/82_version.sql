@@ -160,14 +160,19 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     definition text := format('SELECT %s FROM %s', trace.reader_columns(relation), relation);
+    existed boolean := to_regclass(format('trace_data.%I', dataset_id)) IS NOT NULL;
 BEGIN
     BEGIN
         EXECUTE format('CREATE OR REPLACE VIEW trace_data.%I AS %s', dataset_id, definition);
     EXCEPTION WHEN invalid_table_definition OR wrong_object_type OR datatype_mismatch THEN
         EXECUTE format('DROP VIEW trace_data.%I', dataset_id);
         EXECUTE format('CREATE VIEW trace_data.%I AS %s', dataset_id, definition);
+        existed := false;
     END;
-    EXECUTE format('GRANT SELECT ON trace_data.%I TO trace_query, trace_transform', dataset_id);
+    -- CREATE OR REPLACE keeps a view's privileges: grant only a new one
+    IF NOT existed THEN
+        EXECUTE format('GRANT SELECT ON trace_data.%I TO trace_query, trace_transform', dataset_id);
+    END IF;
 END
 $$;
 

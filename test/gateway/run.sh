@@ -81,7 +81,7 @@ ok "trace-rpc-gateway builds -Wall -Wextra -Werror"
 say "unit tests"
 W=$root/worker
 if cc -O1 -g -std=gnu11 -Wall -Wextra -Werror -Wshadow -pthread -I"$W" -o "$scratch/test_gateway" \
-    "$here/test_gateway.c" "$W/rpc.c" "$W/rpc_match.c" "$W/rpc_scan.c" "$W/gateway_config.c" "$W/gateway_config_file.c" "$W/gateway_secrets.c" "$W/gateway_rate.c" "$W/log.c" "$W/util.c" \
+    "$here/test_gateway.c" "$W/rpc.c" "$W/rpc_match.c" "$W/rpc_scan.c" "$W/gateway_config.c" "$W/gateway_config_file.c" "$W/conf.c" "$W/gateway_secrets.c" "$W/gateway_rate.c" "$W/log.c" "$W/util.c" \
     -ljansson -lcurl -lm 2>"$scratch/unit-build.log"; then
   "$scratch/test_gateway" >"$scratch/unit.log" 2>&1
   urc=$?
