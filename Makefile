@@ -67,6 +67,7 @@ bench: deps
 	bash bench/run.sh
 	bash bench/peers.sh
 	bash bench/dag_bench.sh
+	bash bench/chain_bench.sh
 
 # A local chain followed live into Postgres (see dags/demo/demo.sh).
 demo: deps
