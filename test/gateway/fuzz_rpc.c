@@ -21,6 +21,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* jansson refuses numbers beyond int64/double, which are JSON. */
+static int
+refused_number_range(const json_error_t *je)
+{
+    return strstr(je->text, "too big") != NULL || strstr(je->text, "overflow") != NULL;
+}
+
 static void
 differential(const char *s, size_t n)
 {
@@ -35,8 +42,7 @@ differential(const char *s, size_t n)
         fprintf(stderr, "scanner refused what jansson accepts: %s at %zu\n", why, ep);
         abort();
     }
-    if (j == NULL && ours && strstr(je.text, "too big") == NULL &&
-        strstr(je.text, "overflow") == NULL) {
+    if (j == NULL && ours && !refused_number_range(&je)) {
         fprintf(stderr, "scanner accepted what jansson refuses: %s\n", je.text);
         abort();
     }
@@ -97,9 +103,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (rpc_match_response(s, size, ids, n, as_batch, answers, &in_order, err, sizeof err) ==
             RPC_MATCH_OK) {
             for (int k = 0; k < n; k++) {
-                json_t *a = json_loadb(answers[k].text, answers[k].len, 0, NULL);
+                json_error_t je;
+                json_t *a = json_loadb(answers[k].text, answers[k].len, 0, &je);
 
-                /* Each answer is a response object for exactly its id. */
+                /* Each answer is a response object for exactly its id
+                 * (jansson cannot check one holding an out-of-range number). */
+                if (a == NULL && refused_number_range(&je)) {
+                    size_t ep;
+                    const char *why;
+
+                    if (rpc_scan_document(answers[k].text, answers[k].len, &ep, &why) != 0)
+                        abort();
+                    rpc_reply_free(&answers[k]);
+                    continue;
+                }
                 if (a == NULL || !json_equal(json_object_get(a, "id"), ids[k]) ||
                     (answers[k].error == NULL) == (json_object_get(a, "result") == NULL))
                     abort();

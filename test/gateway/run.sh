@@ -100,6 +100,9 @@ if [ "$secs" -gt 0 ] && command -v clang >/dev/null 2>&1; then
   printf '%s' '{"jsonrpc":"2.0","id":1,"method":"eth_getLogs","params":[{"fromBlock":"0x1","toBlock":"0x20"}]}' >"$scratch/fuzz/corpus/req"
   printf '%s' '[{"jsonrpc":"2.0","id":1,"result":"0x1"},{"jsonrpc":"2.0","id":"a","error":{"code":-32005,"message":"rate limit"}},{"jsonrpc":"2.0","id":3,"result":[]}]' >"$scratch/fuzz/corpus/batch"
   printf '%s' '{"jsonrpc":"2.0","id":1,"result":{"number":"0x1","transactions":[]}}' >"$scratch/fuzz/corpus/single"
+  # found by this fuzzer: valid JSON answers with numbers jansson cannot hold
+  printf '%s' '{"jsonrpc":"2.0","id":1,"result":1e999}' >"$scratch/fuzz/corpus/big-real"
+  printf '%s' '[{"jsonrpc":"2.0","id":3,"result":123456789012345678901234567890},{"jsonrpc":"2.0","id":1,"result":0},{"jsonrpc":"2.0","id":"a","result":0}]' >"$scratch/fuzz/corpus/big-int"
   if clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Wall -I"$W" \
        -o "$scratch/fuzz/fuzz_rpc" "$here/fuzz_rpc.c" "$W/rpc.c" "$W/rpc_match.c" "$W/rpc_scan.c" "$W/util.c" -ljansson 2>"$scratch/fuzz/build.log"; then
     (cd "$scratch/fuzz" && ./fuzz_rpc -max_total_time="$secs" -max_len=8192 -timeout=5 -rss_limit_mb=1024 \
