@@ -107,8 +107,13 @@ fail:
 const char *
 conf_env_get(char *const *envp, const char *name)
 {
-    size_t n = strlen(name);
+    return conf_env_getn(envp, name, strlen(name));
+}
 
+/* As conf_env_get, for a name that is not NUL-terminated (${VAR} in text). */
+const char *
+conf_env_getn(char *const *envp, const char *name, size_t n)
+{
     for (; envp && *envp; envp++)
         if (strncmp(*envp, name, n) == 0 && (*envp)[n] == '=')
             return *envp + n + 1;
@@ -166,4 +171,112 @@ conf_split_flag(int argc, char **argv, int i, char *name, size_t namelen, const 
     }
     *value = argv[i + 1];
     return 2;
+}
+
+/* "log-level", "LOG_LEVEL" and "log_level" all name log_level. */
+int
+conf_name_matches(const char *canonical, const char *name, size_t len)
+{
+    size_t j;
+
+    if (strlen(canonical) != len)
+        return 0;
+    for (j = 0; j < len; j++) {
+        char c = (char) tolower((unsigned char) name[j]);
+
+        if (c == '-')
+            c = '_';
+        if (c != canonical[j])
+            return 0;
+    }
+    return 1;
+}
+
+/* PREFIX + the setting in upper case: the environment variable that sets it. */
+void
+conf_env_name(char *var, size_t varlen, const char *prefix, const char *setting)
+{
+    size_t n;
+
+    copy_str(var, varlen, prefix);
+    n = strlen(var);
+    for (size_t j = 0; setting[j] && n + 1 < varlen; j++)
+        var[n++] = (char) toupper((unsigned char) setting[j]);
+    var[n] = '\0';
+}
+
+/* Skips blanks, then a comment; a line must end there. */
+static const char *
+skip_to_line_end(const char *p)
+{
+    while (*p == ' ' || *p == '\t' || *p == '\r')
+        p++;
+    if (*p == '#')
+        while (*p && *p != '\n')
+            p++;
+    return p;
+}
+
+/* Parses "name = value  # comment" lines and hands each setting to set(),
+ * with "file:line" for its messages.  Names are letters, digits, _ and -,
+ * and dots when allow_dots (provider.<name>.<setting>). */
+int
+conf_parse_text(const char *text, const char *file, int allow_dots, size_t value_max,
+                conf_setter set, void *ctx, char *err, size_t errlen)
+{
+    const char *p = text;
+    int line = 0, rc = -1;
+    char *value = malloc(value_max);
+
+    if (value == NULL) {
+        set_err(err, errlen, "out of memory");
+        return -1;
+    }
+    while (*p) {
+        const char *key, *next;
+        size_t keylen;
+        char where[512];
+
+        line++;
+        p = skip_to_line_end(p);
+        if (*p == '\n' || *p == '\0') {
+            if (*p == '\n')
+                p++;
+            continue;
+        }
+        snprintf(where, sizeof where, "%s:%d", file, line);
+        key = p;
+        while (isalnum((unsigned char) *p) || *p == '_' || *p == '-' || (allow_dots && *p == '.'))
+            p++;
+        keylen = (size_t) (p - key);
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (keylen == 0 || *p != '=') {
+            set_err(err, errlen, "%s: expected \"name = value\"", where);
+            goto cleanup;
+        }
+        p++;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        next = conf_parse_value(p, value, value_max);
+        if (next == NULL) {
+            set_err(err, errlen, "%s: unterminated or too long value for \"%.*s\"", where,
+                    (int) keylen, key);
+            goto cleanup;
+        }
+        p = skip_to_line_end(next);
+        if (*p != '\n' && *p != '\0') {
+            set_err(err, errlen, "%s: unexpected text after the value of \"%.*s\"", where,
+                    (int) keylen, key);
+            goto cleanup;
+        }
+        if (*p == '\n')
+            p++;
+        if (set(ctx, key, keylen, value, where, err, errlen) < 0)
+            goto cleanup;
+    }
+    rc = 0;
+cleanup:
+    free(value);
+    return rc;
 }

@@ -103,27 +103,13 @@ static const cfg_entry entries[] = {
 
 #define NENTRIES ARRAY_LEN(entries)
 
-/* "log-level" and "LOG_LEVEL" both name log_level. */
+/* The table entry a config name stands for, or NULL. */
 static const cfg_entry *
 find_entry(const char *name, size_t len)
 {
-    for (size_t i = 0; i < NENTRIES; i++) {
-        const char *e = entries[i].name;
-        size_t j;
-
-        if (strlen(e) != len)
-            continue;
-        for (j = 0; j < len; j++) {
-            char c = (char) tolower((unsigned char) name[j]);
-
-            if (c == '-')
-                c = '_';
-            if (c != e[j])
-                break;
-        }
-        if (j == len)
+    for (size_t i = 0; i < NENTRIES; i++)
+        if (conf_name_matches(entries[i].name, name, len))
             return &entries[i];
-    }
     return NULL;
 }
 
@@ -252,85 +238,26 @@ config_free(worker_config *cfg)
 }
 
 
+/* conf_parse_text's setter: one line of a trace-worker config file. */
+static int
+config_set_line(void *ctx, const char *name, size_t len, const char *value, const char *where,
+                char *err, size_t errlen)
+{
+    const cfg_entry *e = find_entry(name, len);
+
+    if (e == NULL) {
+        set_err(err, errlen, "%s: unknown setting \"%.*s\"", where, (int) len, name);
+        return -1;
+    }
+    return set_entry((worker_config *) ctx, e, value, where, err, errlen);
+}
+
 int
 config_parse_text(worker_config *cfg, const char *text, const char *name,
                   char *err, size_t errlen)
 {
-    const char *p = text;
-    int line = 0;
-    char *value = NULL;
-    int rc = -1;
-    const size_t vmax = 65536;
-
-    value = malloc(vmax);
-    if (value == NULL) {
-        set_err(err, errlen, "out of memory");
-        goto cleanup;
-    }
-    while (*p) {
-        const char *key, *next;
-        size_t keylen;
-        char where[512];
-        const cfg_entry *e;
-
-        line++;
-        while (*p == ' ' || *p == '\t' || *p == '\r')
-            p++;
-        if (*p == '#' || *p == '\n' || *p == '\0') {
-            while (*p && *p != '\n')
-                p++;
-            if (*p == '\n')
-                p++;
-            continue;
-        }
-        snprintf(where, sizeof where, "%s:%d", name, line);
-        key = p;
-        while (isalnum((unsigned char) *p) || *p == '_' || *p == '-')
-            p++;
-        keylen = (size_t) (p - key);
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (keylen == 0 || *p != '=') {
-            set_err(err, errlen, "%s: expected \"name = value\"", where);
-            goto cleanup;
-        }
-        p++;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        e = find_entry(key, keylen);
-        if (e == NULL) {
-            set_err(err, errlen, "%s: unknown setting \"%.*s\"", where, (int) keylen, key);
-            goto cleanup;
-        }
-        next = conf_parse_value(p, value, vmax);
-        if (next == NULL) {
-            set_err(err, errlen, "%s: unterminated or too long value for \"%s\"", where, e->name);
-            goto cleanup;
-        }
-        p = next;
-        while (*p == ' ' || *p == '\t' || *p == '\r')
-            p++;
-        if (*p == '#')
-            while (*p && *p != '\n')
-                p++;
-        if (*p != '\n' && *p != '\0') {
-            set_err(err, errlen, "%s: unexpected text after the value of \"%s\"", where, e->name);
-            goto cleanup;
-        }
-        if (*p == '\n')
-            p++;
-        if (set_entry(cfg, e, value, where, err, errlen) < 0)
-            goto cleanup;
-    }
-    rc = 0;
-cleanup:
-    free(value);
-    return rc;
+    return conf_parse_text(text, name, 0, 65536, config_set_line, cfg, err, errlen);
 }
-
-
-
-
 
 int
 config_load(worker_config *cfg, int argc, char **argv, char *const *envp, int *optind_out,
@@ -375,12 +302,8 @@ config_load(worker_config *cfg, int argc, char **argv, char *const *envp, int *o
     for (size_t k = 0; k < NENTRIES; k++) {
         char var[128];
         const char *v;
-        size_t j;
 
-        copy_str(var, sizeof var, "TRACE_");
-        for (j = 0; entries[k].name[j] && j + 7 < sizeof var; j++)
-            var[6 + j] = (char) toupper((unsigned char) entries[k].name[j]);
-        var[6 + j] = '\0';
+        conf_env_name(var, sizeof var, "TRACE_", entries[k].name);
         v = conf_env_get(envp, var);
         /* An empty variable counts as unset (VAR= clears, as in most tools). */
         if (v && *v && set_entry(cfg, &entries[k], v, var, err, errlen) < 0)

@@ -190,9 +190,6 @@ extern const char *const gw_default_methods[];
 
 /* ---- gateway_secrets.c ------------------------------------------------ */
 
-/* The value of environment variable name (n bytes) in envp, or NULL. */
-const char *gw_env_get(char *const *envp, const char *name, size_t n);
-
 /* Records s (n bytes; ignored below 4) as a secret of cfg.  0 or -1. */
 int gw_add_secret(gw_config *cfg, const char *s, size_t n, char *err, size_t errlen);
 

@@ -27,6 +27,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "conf.h"
 #include "util.h"
 
 enum cfg_type {
@@ -142,26 +143,13 @@ const char *const gw_default_methods[] = {
 
 /* ---- setting values --------------------------------------------------- */
 
+/* The table entry a config name stands for, or NULL. */
 static const cfg_entry *
 find_entry(const char *name, size_t len)
 {
-    for (size_t i = 0; i < NENTRIES; i++) {
-        const char *e = entries[i].name;
-        size_t j;
-
-        if (strlen(e) != len)
-            continue;
-        for (j = 0; j < len; j++) {
-            char c = (char) tolower((unsigned char) name[j]);
-
-            if (c == '-')
-                c = '_';
-            if (c != e[j])
-                break;
-        }
-        if (j == len)
+    for (size_t i = 0; i < NENTRIES; i++)
+        if (conf_name_matches(entries[i].name, name, len))
             return &entries[i];
-    }
     return NULL;
 }
 

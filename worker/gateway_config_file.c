@@ -25,78 +25,20 @@
 #include "util.h"
 
 
+/* conf_parse_text's setter: one line of a gateway config file. */
+static int
+gw_config_set_line(void *ctx, const char *name, size_t len, const char *value, const char *where,
+                   char *err, size_t errlen)
+{
+    return gw_config_setn((gw_config *) ctx, name, len, value, where, err, errlen);
+}
+
 int
 gw_config_parse_text(gw_config *cfg, const char *text, const char *name, char *err,
                      size_t errlen)
 {
-    const char *p = text;
-    int line = 0, rc = -1;
-    const size_t vmax = 16384;
-    char *value = malloc(vmax);
-
-    if (value == NULL) {
-        set_err(err, errlen, "out of memory");
-        return -1;
-    }
-    while (*p) {
-        const char *key, *next;
-        size_t keylen;
-        char where[512];
-
-        line++;
-        while (*p == ' ' || *p == '\t' || *p == '\r')
-            p++;
-        if (*p == '#' || *p == '\n' || *p == '\0') {
-            while (*p && *p != '\n')
-                p++;
-            if (*p == '\n')
-                p++;
-            continue;
-        }
-        snprintf(where, sizeof where, "%s:%d", name, line);
-        key = p;
-        while (isalnum((unsigned char) *p) || *p == '_' || *p == '-' || *p == '.')
-            p++;
-        keylen = (size_t) (p - key);
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (keylen == 0 || *p != '=') {
-            set_err(err, errlen, "%s: expected \"name = value\"", where);
-            goto cleanup;
-        }
-        p++;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        next = conf_parse_value(p, value, vmax);
-        if (next == NULL) {
-            set_err(err, errlen, "%s: unterminated or too long value for \"%.*s\"", where,
-                    (int) keylen, key);
-            goto cleanup;
-        }
-        p = next;
-        while (*p == ' ' || *p == '\t' || *p == '\r')
-            p++;
-        if (*p == '#')
-            while (*p && *p != '\n')
-                p++;
-        if (*p != '\n' && *p != '\0') {
-            set_err(err, errlen, "%s: unexpected text after the value of \"%.*s\"", where,
-                    (int) keylen, key);
-            goto cleanup;
-        }
-        if (*p == '\n')
-            p++;
-        if (gw_config_setn(cfg, key, keylen, value, where, err, errlen) < 0)
-            goto cleanup;
-    }
-    rc = 0;
-cleanup:
-    free(value);
-    return rc;
+    return conf_parse_text(text, name, 1, 16384, gw_config_set_line, cfg, err, errlen);
 }
-
-
-
 
 int
 gw_config_load(gw_config *cfg, int argc, char **argv, char *const *envp, char *err,
@@ -124,7 +66,7 @@ gw_config_load(gw_config *cfg, int argc, char **argv, char *const *envp, char *e
         i += used;
     }
     if (file == NULL)
-        file = gw_env_get(envp, "TRACE_GATEWAY_CONFIG", 20);
+        file = conf_env_get(envp, "TRACE_GATEWAY_CONFIG");
     if (file != NULL && *file) {
         text = conf_read_file(file, err, errlen);
         if (text == NULL || gw_config_parse_text(cfg, text, file, err, errlen) < 0)
@@ -139,13 +81,9 @@ gw_config_load(gw_config *cfg, int argc, char **argv, char *const *envp, char *e
         const char *setting = gw_config_top_level_name(k);
         char var[128];
         const char *v;
-        size_t j;
 
-        copy_str(var, sizeof var, "TRACE_GATEWAY_");
-        for (j = 0; setting[j] && j + 15 < sizeof var; j++)
-            var[14 + j] = (char) toupper((unsigned char) setting[j]);
-        var[14 + j] = '\0';
-        v = gw_env_get(envp, var, strlen(var));
+        conf_env_name(var, sizeof var, "TRACE_GATEWAY_", setting);
+        v = conf_env_get(envp, var);
         if (v != NULL && *v && gw_config_set(cfg, setting, v, var, err, errlen) < 0)
             goto fail;
     }

@@ -21,6 +21,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "conf.h"
 #include "util.h"
 
 /* ---- the redacting logger --------------------------------------------- */
@@ -70,15 +71,6 @@ gw_log(int level, const char *fmt, ...)
 
 /* ---- ${VAR} and URLs ------------------------------------------------- */
 
-const char *
-gw_env_get(char *const *envp, const char *name, size_t n)
-{
-    for (; envp && *envp; envp++)
-        if (strncmp(*envp, name, n) == 0 && (*envp)[n] == '=')
-            return *envp + n + 1;
-    return NULL;
-}
-
 int
 gw_add_secret(gw_config *cfg, const char *s, size_t n, char *err, size_t errlen)
 {
@@ -124,7 +116,7 @@ gw_resolve(gw_config *cfg, const char *tmpl, char *const *envp, const char *what
                 set_err(err, errlen, "%s: malformed ${...} (expected ${NAME})", what);
                 goto fail;
             }
-            val = gw_env_get(envp, name, (size_t) (end - name));
+            val = conf_env_getn(envp, name, (size_t) (end - name));
             if (val == NULL || *val == '\0') {
                 set_err(err, errlen, "%s: environment variable %.*s is not set", what,
                         (int) (end - name), name);
