@@ -57,14 +57,7 @@ chmod 755 "$work"
 mkdir -p "$work/copy" "$work/udfs" "$work/scratch" "$work/logs"
 [ "$(id -u)" -eq 0 ] && chown postgres "$work"
 
-free_port() {
-  local p
-  for _ in $(seq 1 50); do
-    p=$((20000 + RANDOM % 20000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
-  done
-  return 1
-}
+. "$root/test/lib/ports.sh"
 port=55432
 while [ -e "/tmp/.s.PGSQL.$port" ] || ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; do
   port=$((port + 1))

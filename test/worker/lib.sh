@@ -50,14 +50,7 @@ check_match() {
   if [[ "$3" =~ $2 ]]; then ok "$1"; else not_ok "$1" "expected to match: $2" "got: ${3:0:600}"; fi
 }
 
-free_port() {
-  local p
-  for _ in $(seq 1 50); do
-    p=$((20000 + RANDOM % 20000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
-  done
-  return 1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/ports.sh"
 
 # Starts the private cluster and creates the extension and the roles:
 # tw (LOGIN, trace_worker) for workers.
