@@ -14,42 +14,74 @@
 /* The widest quantity accepted for numeric columns: an EVM word. */
 #define MAX_QUANTITY_DIGITS 64
 
-static int
-hexval(char c)
+/* Hex digit values plus one; 0 for anything else. */
+static const uint8_t hexval1[256] = {
+    ['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7, ['7'] = 8,
+    ['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15,
+    ['f'] = 16, ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
+
+/* The value of hex digit c, or -1: one load per digit, and a bad digit
+ * anywhere shows as a negative OR of the values. */
+static inline int
+hexval(unsigned char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    return (int) hexval1[c] - 1;
 }
 
-/* The digits after "0x", or NULL. */
-static const char *
-hex_body(const char *s)
+/* Decodes 2 * n hex digits at p into out.  0, or -1 on a bad digit. */
+static int
+decode_pairs(const char *p, size_t n, uint8_t *out)
 {
-    if (s == NULL || s[0] != '0' || (s[1] != 'x' && s[1] != 'X'))
-        return NULL;
-    return s + 2;
+    const unsigned char *u = (const unsigned char *) p;
+    int bad = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        int hi = hexval(u[2 * i]), lo = hexval(u[2 * i + 1]);
+
+        bad |= hi | lo;
+        out[i] = (uint8_t) (hi << 4 | lo);
+    }
+    return bad < 0 ? -1 : 0;
+}
+
+/* The digits after "0x" of s[0..n): *body and *digits; 0 or -1. */
+static int
+hex_body(const char *s, size_t n, const char **body, size_t *digits)
+{
+    if (s == NULL || n < 2 || s[0] != '0' || (s[1] != 'x' && s[1] != 'X'))
+        return -1;
+    *body = s + 2;
+    *digits = n - 2;
+    return 0;
+}
+
+/* The digits of a quantity without its leading zeros (one "0" stays). */
+static int
+quantity_digits(const char *s, size_t n, const char **p, size_t *k)
+{
+    if (hex_body(s, n, p, k) < 0 || *k == 0)
+        return -1;
+    while (*k > 1 && **p == '0') {
+        (*p)++;
+        (*k)--;
+    }
+    return 0;
 }
 
 int
-hex_to_u64(const char *s, uint64_t *out)
+hex_to_u64_n(const char *s, size_t n, uint64_t *out)
 {
-    const char *p = hex_body(s);
+    const char *p;
+    size_t k;
     uint64_t v = 0;
-    size_t n = 0;
 
-    if (p == NULL || *p == '\0')
+    if (quantity_digits(s, n, &p, &k) < 0 || k > 16)
         return -1;
-    while (*p == '0' && p[1] != '\0')     /* tolerate leading zeros */
-        p++;
-    for (; *p; p++, n++) {
-        int d = hexval(*p);
+    for (size_t i = 0; i < k; i++) {
+        int d = hexval((unsigned char) p[i]);
 
-        if (d < 0 || n >= 16)
+        if (d < 0)
             return -1;
         v = (v << 4) | (uint64_t) d;
     }
@@ -58,32 +90,40 @@ hex_to_u64(const char *s, uint64_t *out)
 }
 
 int
-hex_data_len(const char *s, size_t *nbytes)
+hex_to_u64(const char *s, uint64_t *out)
 {
-    const char *p = hex_body(s);
-    size_t n = 0;
+    return s == NULL ? -1 : hex_to_u64_n(s, strlen(s), out);
+}
 
-    if (p == NULL)
+int
+hex_to_fixed_n(const char *s, size_t n, uint8_t *out, size_t nbytes)
+{
+    const char *p;
+    size_t k;
+
+    if (hex_body(s, n, &p, &k) < 0 || k != 2 * nbytes)
         return -1;
-    for (; p[n]; n++)
-        if (hexval(p[n]) < 0)
-            return -1;
-    if (n % 2)
-        return -1;
-    *nbytes = n / 2;
-    return 0;
+    return decode_pairs(p, nbytes, out);
 }
 
 int
 hex_to_fixed(const char *s, uint8_t *out, size_t n)
 {
-    const char *p = hex_body(s);
-    size_t len;
+    return s == NULL ? -1 : hex_to_fixed_n(s, strlen(s), out, n);
+}
 
-    if (p == NULL || hex_data_len(s, &len) < 0 || len != n)
+int
+hex_data_len(const char *s, size_t *nbytes)
+{
+    const char *p;
+    size_t k;
+
+    if (s == NULL || hex_body(s, strlen(s), &p, &k) < 0 || k % 2)
         return -1;
-    for (size_t i = 0; i < n; i++)
-        out[i] = (uint8_t) (hexval(p[2 * i]) << 4 | hexval(p[2 * i + 1]));
+    for (size_t i = 0; i < k; i++)
+        if (hexval((unsigned char) p[i]) < 0)
+            return -1;
+    *nbytes = k / 2;
     return 0;
 }
 
@@ -106,23 +146,29 @@ bytes_to_hex(const uint8_t *in, size_t n, char *out)
  * or -1 for a bad quantity.  groups must hold 20 entries (64 hex digits are
  * below 10^78, i.e. 20 groups). */
 static int
-quantity_groups(const char *s, uint16_t *groups)
+quantity_groups(const char *s, size_t len, uint16_t *groups)
 {
-    const char *p = hex_body(s);
     uint8_t nib[MAX_QUANTITY_DIGITS];
-    size_t n = 0, start = 0;
+    const char *p;
+    size_t n, start = 0;
+    uint64_t v;
     int ng = 0;
 
-    if (p == NULL || *p == '\0')
+    if (quantity_digits(s, len, &p, &n) < 0 || n > MAX_QUANTITY_DIGITS)
         return -1;
-    while (*p == '0' && p[1] != '\0')
-        p++;
-    for (; *p; p++) {
-        int d = hexval(*p);
-
-        if (d < 0 || n >= MAX_QUANTITY_DIGITS)
+    if (n <= 16) {                      /* most quantities: one machine word */
+        if (hex_to_u64_n(s, len, &v) < 0)
             return -1;
-        nib[n++] = (uint8_t) d;
+        for (; v > 0; v /= 10000)
+            groups[ng++] = (uint16_t) (v % 10000);
+        return ng;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int d = hexval((unsigned char) p[i]);
+
+        if (d < 0)
+            return -1;
+        nib[i] = (uint8_t) d;
     }
     /* Long division of the nibble string by 10000, until it is zero. */
     while (start < n) {
@@ -145,7 +191,7 @@ int
 hex_to_decimal(const char *s, char *out, size_t outlen)
 {
     uint16_t g[24];
-    int ng = quantity_groups(s, g);
+    int ng = s == NULL ? -1 : quantity_groups(s, strlen(s), g);
     size_t len = 0;
 
     if (ng < 0 || outlen < 2)
@@ -307,29 +353,37 @@ cb_bytes(copybuf *cb, const void *p, size_t n)
 }
 
 void
-cb_bytea_hex(copybuf *cb, const char *hex, const char *what)
+cb_bytea_hex_n(copybuf *cb, const char *hex, size_t len, const char *what)
 {
-    const char *p = hex_body(hex);
-    size_t n;
+    const char *p;
+    size_t k;
     char msg[160];
 
-    if (p == NULL || hex_data_len(hex, &n) < 0 || n > 0x3fffffff) {
-        snprintf(msg, sizeof msg, "%s is not hex data", what);
-        cb_fail(cb, msg);
+    if (hex_body(hex, len, &p, &k) < 0 || k % 2 || k / 2 > 0x3fffffff)
+        goto bad;
+    put32(cb, (uint32_t) (k / 2));
+    if (k == 0 || cb_reserve(cb, k / 2) < 0)
         return;
-    }
-    put32(cb, (uint32_t) n);
-    if (n == 0 || cb_reserve(cb, n) < 0)
-        return;
-    for (size_t i = 0; i < n; i++)
-        cb->data[cb->len++] = (uint8_t) (hexval(p[2 * i]) << 4 | hexval(p[2 * i + 1]));
+    if (decode_pairs(p, k / 2, cb->data + cb->len) < 0)
+        goto bad;
+    cb->len += k / 2;
+    return;
+bad:
+    snprintf(msg, sizeof msg, "%s is not hex data", what);
+    cb_fail(cb, msg);
 }
 
 void
-cb_numeric_hex(copybuf *cb, const char *hex, const char *what)
+cb_bytea_hex(copybuf *cb, const char *hex, const char *what)
+{
+    cb_bytea_hex_n(cb, hex, hex ? strlen(hex) : 0, what);
+}
+
+void
+cb_numeric_hex_n(copybuf *cb, const char *hex, size_t len, const char *what)
 {
     uint16_t g[24];
-    int ng = quantity_groups(hex, g);
+    int ng = quantity_groups(hex, len, g);
     int lo = 0;
     char msg[160];
 
@@ -347,6 +401,12 @@ cb_numeric_hex(copybuf *cb, const char *hex, const char *what)
     put16(cb, 0);                                   /* dscale */
     for (int i = ng - 1; i >= lo; i--)
         put16(cb, g[i]);
+}
+
+void
+cb_numeric_hex(copybuf *cb, const char *hex, const char *what)
+{
+    cb_numeric_hex_n(cb, hex, hex ? strlen(hex) : 0, what);
 }
 
 void

@@ -23,9 +23,11 @@
 /* "0x1b4" -> 436.  0, or -1 when not a 0x-prefixed hex number of at most
  * 16 digits. */
 int hex_to_u64(const char *s, uint64_t *out);
+int hex_to_u64_n(const char *s, size_t len, uint64_t *out);
 
 /* "0xab..." of exactly n bytes -> out[n].  0 or -1. */
 int hex_to_fixed(const char *s, uint8_t *out, size_t n);
+int hex_to_fixed_n(const char *s, size_t len, uint8_t *out, size_t n);
 
 /* Checks "0x" + an even number of hex digits; *nbytes gets the byte count.
  * 0 or -1. */
@@ -62,8 +64,10 @@ void cb_int8(copybuf *cb, int64_t v);
 void cb_bytes(copybuf *cb, const void *p, size_t n);
 /* bytea from hex data ("0x..."); a bad value fails the buffer. */
 void cb_bytea_hex(copybuf *cb, const char *hex, const char *what);
+void cb_bytea_hex_n(copybuf *cb, const char *hex, size_t len, const char *what);
 /* numeric from a hex quantity of any size; a bad value fails the buffer. */
 void cb_numeric_hex(copybuf *cb, const char *hex, const char *what);
+void cb_numeric_hex_n(copybuf *cb, const char *hex, size_t len, const char *what);
 /* timestamptz from seconds since the Unix epoch. */
 void cb_timestamptz_unix(copybuf *cb, int64_t secs);
 /* Appends the trailer; the buffer is then one complete COPY stream. */

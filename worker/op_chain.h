@@ -65,6 +65,7 @@ typedef struct chain_src {
     int64_t     chain_id;
     int         receipts_by_tx;     /* no eth_getBlockReceipts: one call per tx */
     int         rpc_blocks;         /* blocks per JSON-RPC request */
+    rpc_doc     reply;              /* the last reply read in place (its tokens are reused) */
 } chain_src;
 
 /* Sets up src for the job's config: the rpc provider ("rpc", required) and

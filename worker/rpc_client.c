@@ -148,84 +148,125 @@ build_request(rpc_call *calls, size_t n, size_t *len)
     return body;
 }
 
-int
-rpc_client_parse_response(const char *body, size_t len, rpc_call *calls, size_t n, char *err,
-                   size_t errlen)
+/* Matches the replies of doc to calls[0..n) by id: each call gets
+ * result_tok or its error.  0, or -1 with err filled (nothing set). */
+static int
+match_replies(const jdoc *d, rpc_call *calls, size_t n, char *err, size_t errlen)
 {
-    json_error_t jerr;
-    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    json_t *item;
-    size_t i;
-    int rc = -1;
+    static const char *const keys[] = {"id", "result", "error"};
+    int item = jdoc_first(d, 0);
 
-    for (i = 0; i < n; i++) {
-        json_decref(calls[i].result);
-        calls[i].result = NULL;
+    for (size_t i = 0; i < n; i++) {
+        calls[i].result_tok = -1;
         calls[i].has_error = 0;
     }
-    if (doc == NULL) {
-        set_err(err, errlen, "the response is not JSON (%s at byte %d)", jerr.text,
-                jerr.position);
+    if (jdoc_type(d, 0) != JT_ARRAY) {
+        char m[200] = "";
+        int e = jdoc_get(d, jdoc_get(d, 0, "error"), "message");
+
+        if (jdoc_str_copy(d, e, m, sizeof m) < 0)
+            m[0] = '\0';
+        set_err(err, errlen, "the response to a batch is not an array%s%s", m[0] ? ": error: " : "",
+                m);
         return -1;
     }
-    if (!json_is_array(doc)) {
-        json_t *e = json_object_get(doc, "error");
-        const char *m = json_string_value(json_object_get(e, "message"));
-
-        set_err(err, errlen, "the response to a batch is not an array%s%s",
-                m ? ": error: " : "", m ? m : "");
-        goto cleanup;
+    if (jdoc_count(d, 0) != n) {
+        set_err(err, errlen, "the response holds %u replies for %zu calls", jdoc_count(d, 0), n);
+        return -1;
     }
-    if (json_array_size(doc) != n) {
-        set_err(err, errlen, "the response holds %zu replies for %zu calls",
-                json_array_size(doc), n);
-        goto cleanup;
-    }
-    json_array_foreach(doc, i, item) {
-        json_t *id = json_object_get(item, "id");
-        json_t *res = json_object_get(item, "result");
-        json_t *e = json_object_get(item, "error");
-        json_int_t k;
+    for (size_t i = 0; i < n; i++, item = jdoc_next(d, item)) {
+        int f[3];
+        int64_t k;
         rpc_call *c;
 
-        if (!json_is_object(item) || !json_is_integer(id)) {
-            set_err(err, errlen, "reply %zu has no integer id", i);
-            goto cleanup;
+        if (jdoc_fields(d, item, keys, 3, f) < 0 || jdoc_int(d, f[0], &k) < 0) {
+            set_err(err, errlen, "reply %zu has no integer id (or a member twice)", i);
+            goto fail;
         }
-        k = json_integer_value(id);
-        if (k < 1 || (size_t) k > n) {
+        if (k < 1 || (uint64_t) k > n) {
             set_err(err, errlen, "reply %zu has id %lld, which no call of the batch has", i,
                     (long long) k);
-            goto cleanup;
+            goto fail;
         }
         c = &calls[k - 1];
-        if (c->result != NULL || c->has_error) {
+        if (c->result_tok >= 0 || c->has_error) {
             set_err(err, errlen, "two replies carry id %lld", (long long) k);
-            goto cleanup;
+            goto fail;
         }
-        if (json_is_object(e)) {
-            const char *m = json_string_value(json_object_get(e, "message"));
+        if (jdoc_type(d, f[2]) == JT_OBJECT) {
+            int64_t code = 0;
 
             c->has_error = 1;
-            c->code = json_integer_value(json_object_get(e, "code"));
-            copy_str(c->message, sizeof c->message, m ? m : "(no message)");
-        } else if (res != NULL) {
-            c->result = json_incref(res);
+            c->code = jdoc_int(d, jdoc_get(d, f[2], "code"), &code) == 0 ? code : 0;
+            if (jdoc_str_copy(d, jdoc_get(d, f[2], "message"), c->message, sizeof c->message) < 0)
+                copy_str(c->message, sizeof c->message, "(no message)");
+        } else if (f[1] >= 0) {
+            c->result_tok = f[1];
         } else {
             set_err(err, errlen, "reply with id %lld has neither result nor error",
                     (long long) k);
-            goto cleanup;
+            goto fail;
         }
     }
-    rc = 0;
-cleanup:
-    if (rc < 0)
-        for (i = 0; i < n; i++) {
-            json_decref(calls[i].result);
-            calls[i].result = NULL;
-            calls[i].has_error = 0;
+    return 0;
+fail:
+    for (size_t i = 0; i < n; i++) {
+        calls[i].result_tok = -1;
+        calls[i].has_error = 0;
+    }
+    return -1;
+}
+
+/* Parses body and matches it to calls; with as_json, each result also
+ * becomes a jansson value (owned by the call).  0 or -1 with err. */
+static int
+parse_reply(const char *body, size_t len, rpc_call *calls, size_t n, jdoc *d, int as_json,
+            char *err, size_t errlen)
+{
+    char why[200];
+
+    for (size_t i = 0; i < n; i++) {
+        json_decref(calls[i].result);
+        calls[i].result = NULL;
+    }
+    if (jdoc_parse(d, body, len, why, sizeof why) < 0) {
+        set_err(err, errlen, "the response is not JSON (%s)", why);
+        return -1;
+    }
+    if (match_replies(d, calls, n, err, errlen) < 0)
+        return -1;
+    for (size_t i = 0; as_json && i < n; i++) {
+        json_error_t jerr;
+        const char *raw;
+        size_t rawlen;
+
+        if (calls[i].result_tok < 0)
+            continue;
+        raw = jdoc_raw(d, calls[i].result_tok, &rawlen);
+        calls[i].result = json_loadb(raw, rawlen, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+        if (calls[i].result == NULL) {
+            set_err(err, errlen, "the result of call %zu cannot be read (%s)", i + 1, jerr.text);
+            for (size_t j = 0; j < n; j++) {
+                json_decref(calls[j].result);
+                calls[j].result = NULL;
+                calls[j].has_error = 0;
+            }
+            return -1;
         }
-    json_decref(doc);
+    }
+    return 0;
+}
+
+int
+rpc_client_parse_response(const char *body, size_t len, rpc_call *calls, size_t n, char *err,
+                          size_t errlen)
+{
+    jdoc d;
+    int rc;
+
+    memset(&d, 0, sizeof d);
+    rc = parse_reply(body, len, calls, n, &d, 1, err, errlen);
+    jdoc_free(&d);
     return rc;
 }
 
@@ -244,9 +285,12 @@ error_body_summary(const http_response *r, char *out, size_t n)
     json_decref(doc);
 }
 
-int
-rpc_client_batch(rpc_client *c, rpc_call *calls, size_t n, int (*stop)(void *), void *arg,
-          char *err, size_t errlen)
+/* Sends calls, retrying; on success the reply is parsed into doc (its text
+ * kept in *body) and matched (with jansson results when as_json).  The
+ * return values of rpc_client_batch. */
+static int
+send_batch(rpc_client *c, rpc_call *calls, size_t n, int as_json, rpc_doc *out,
+           int (*stop)(void *), void *arg, char *err, size_t errlen)
 {
     size_t len = 0;
     char *body = build_request(calls, n, &len);
@@ -282,8 +326,10 @@ rpc_client_batch(rpc_client *c, rpc_call *calls, size_t n, int (*stop)(void *), 
             if (r.status == 200) {
                 char bad[400];
 
-                if (rpc_client_parse_response(r.body, r.len, calls, n, bad, sizeof bad) == 0) {
-                    http_response_free(&r);
+                if (parse_reply(r.body, r.len, calls, n, &out->doc, as_json, bad,
+                                sizeof bad) == 0) {
+                    out->body = r.body;     /* the tokens point into it */
+                    out->len = r.len;
                     rc = 0;
                     break;
                 }
@@ -314,4 +360,45 @@ rpc_client_batch(rpc_client *c, rpc_call *calls, size_t n, int (*stop)(void *), 
     }
     free(body);
     return rc;
+}
+
+int
+rpc_client_batch(rpc_client *c, rpc_call *calls, size_t n, int (*stop)(void *), void *arg,
+                 char *err, size_t errlen)
+{
+    rpc_doc reply;
+    int rc;
+
+    memset(&reply, 0, sizeof reply);
+    rc = send_batch(c, calls, n, 1, &reply, stop, arg, err, errlen);
+    rpc_doc_free(&reply);
+    for (size_t i = 0; i < n; i++)
+        calls[i].result_tok = -1;
+    return rc;
+}
+
+int
+rpc_client_batch_doc(rpc_client *c, rpc_call *calls, size_t n, rpc_doc *reply,
+                     int (*stop)(void *), void *arg, char *err, size_t errlen)
+{
+    rpc_doc_release_text(reply);
+    return send_batch(c, calls, n, 0, reply, stop, arg, err, errlen);
+}
+
+void
+rpc_doc_release_text(rpc_doc *reply)
+{
+    free(reply->body);
+    reply->body = NULL;
+    reply->len = 0;
+    reply->doc.ntok = 0;
+}
+
+void
+rpc_doc_free(rpc_doc *reply)
+{
+    free(reply->body);
+    reply->body = NULL;
+    reply->len = 0;
+    jdoc_free(&reply->doc);
 }

@@ -18,6 +18,8 @@
 #ifndef TRACE_RPC_CLIENT_H
 #define TRACE_RPC_CLIENT_H
 
+#include "jdoc.h"
+
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,13 +27,15 @@
 typedef struct rpc_client rpc_client;
 
 /* One call of a batch.  The caller sets method and params (a JSON array,
- * stolen: rpc_client_batch releases it).  After rpc_client_batch returned 0 each call
- * has either result (owned by the call, may be JSON null) or a JSON-RPC
- * error (code, message). */
+ * stolen: the batch call releases it).  After rpc_client_batch returned 0
+ * each call has either result (owned by the call, may be JSON null) or a
+ * JSON-RPC error (code, message); after rpc_client_batch_doc, result_tok
+ * (a value of the reply's document) or the error. */
 typedef struct rpc_call {
     const char *method;
     json_t     *params;
     json_t     *result;
+    int         result_tok;
     int         has_error;
     int64_t     code;
     char        message[256];
@@ -58,6 +62,24 @@ void rpc_client_free(rpc_client *c);
  * a 4xx other than 408/429), or -3 when stop() asked to stop. */
 int rpc_client_batch(rpc_client *c, rpc_call *calls, size_t n, int (*stop)(void *), void *arg,
               char *err, size_t errlen);
+
+/* A reply kept as text and read in place (jdoc.h): for large results
+ * (blocks, receipts) that would cost more as a jansson tree than the rest
+ * of the work on them. */
+typedef struct rpc_doc {
+    char  *body;
+    size_t len;
+    jdoc   doc;
+} rpc_doc;
+
+/* rpc_client_batch, leaving the reply in *reply (an rpc_doc zeroed once;
+ * its previous text is released first and its token array reused, so one
+ * rpc_doc serves many calls); the results are calls[i].result_tok. */
+int rpc_client_batch_doc(rpc_client *c, rpc_call *calls, size_t n, rpc_doc *reply,
+                         int (*stop)(void *), void *arg, char *err, size_t errlen);
+/* Releases the reply's text (the tokens stay for the next call). */
+void rpc_doc_release_text(rpc_doc *reply);
+void rpc_doc_free(rpc_doc *reply);
 
 /* Releases the results (and any unsent params) of calls[0..n). */
 void rpc_client_calls_clear(rpc_call *calls, size_t n);

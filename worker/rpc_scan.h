@@ -39,6 +39,14 @@ int rpc_scan_value(const char *s, size_t n, size_t *pos, const char **why);
 int rpc_scan_string(const char *s, size_t n, size_t *pos, char *out, size_t outlen,
                     size_t *outn, const char **why);
 
+/* Checks the string at *pos like rpc_scan_string without decoding it;
+ * *escaped says whether it holds backslash escapes (if not, its bytes
+ * between the quotes are its value). */
+int rpc_scan_string_span(const char *s, size_t n, size_t *pos, int *escaped, const char **why);
+
+/* Checks the number at *pos (RFC 8259 grammar) and moves *pos past it. */
+int rpc_scan_number(const char *s, size_t n, size_t *pos, const char **why);
+
 /* Whether s[0..n) is one JSON value with only whitespace around it.  0, or
  * -1 with *errpos and *why. */
 int rpc_scan_document(const char *s, size_t n, size_t *errpos, const char **why);
