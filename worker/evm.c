@@ -40,7 +40,7 @@ decode_pairs(const char *p, size_t n, uint8_t *out)
         int hi = hexval(u[2 * i]), lo = hexval(u[2 * i + 1]);
 
         bad |= hi | lo;
-        out[i] = (uint8_t) (hi << 4 | lo);
+        out[i] = (uint8_t) ((unsigned) hi << 4 | (unsigned) lo);
     }
     return bad < 0 ? -1 : 0;
 }

@@ -21,6 +21,7 @@
 #include "operator.h"
 #include "rpc_client.h"
 
+#include <pthread.h>
 #include <stdint.h>
 
 /* Results of chain_fetch (and friends).  Negative: the call failed. */
@@ -68,11 +69,50 @@ typedef struct chain_src {
     rpc_doc     reply;              /* the last reply read in place (its tokens are reused) */
 } chain_src;
 
+/* Batches fetched in the background (op_chain_prefetch.c). */
+#define CHAIN_PREFETCH_DEPTH 2
+
+typedef struct chain_prefetch_slot {
+    chain_src   src;            /* a copy of the operator's, with its own RPC client */
+    chain_batch batch;
+    pthread_t   thread;
+    int         running, opened;
+    int64_t     from, to;
+    int         rc;             /* chain_fetch's result */
+    char        err[2048];
+} chain_prefetch_slot;
+
+typedef struct chain_prefetch {
+    chain_prefetch_slot slot[CHAIN_PREFETCH_DEPTH];
+    int                 first, n;       /* the oldest slot in flight, how many are */
+} chain_prefetch;
+
 /* Sets up src for the job's config: the rpc provider ("rpc", required) and
  * chain_id (optional; checked against eth_chainId).  Returns CHAIN_OK or a
  * negative result with err filled. */
 int chain_src_open(chain_src *src, op_ctx *ctx, json_t *config, char *err, size_t errlen);
 void chain_src_close(chain_src *src);
+
+void chain_prefetch_init(chain_prefetch *p);
+
+/* Keeps CHAIN_PREFETCH_DEPTH batches of batch_size blocks in flight,
+ * from `next` (or after the last one in flight) up to block `last`, for a
+ * source set up by chain_src_open.  When a thread cannot start, fewer are
+ * in flight and the caller simply fetches more itself. */
+void chain_prefetch_ahead(chain_prefetch *p, const chain_src *src, int64_t next, int64_t last,
+                          int64_t batch_size);
+
+/* Waits for the oldest batch in flight.  When it starts at `from`, its
+ * first block's parent is `parent` (when not NULL) and it ends no further
+ * than max_to, swaps it into *b and returns 1 with *rc (and err) as
+ * chain_fetch would have; else discards everything in flight and returns
+ * 0 (the caller fetches itself). */
+int chain_prefetch_take(chain_prefetch *p, int64_t from, int64_t max_to, const uint8_t *parent,
+                        chain_batch *b, int *rc, char *err, size_t errlen);
+
+/* Waits for everything in flight and discards it. */
+void chain_prefetch_cancel(chain_prefetch *p);
+void chain_prefetch_free(chain_prefetch *p);
 
 /* Fetches, validates and encodes blocks [from, to] into b (which it resets
  * first).  parent, when not NULL, is the hash block `from` must have as

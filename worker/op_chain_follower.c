@@ -58,6 +58,7 @@ typedef struct follower {
     chain_src    src;
     chain_tables tables;
     chain_batch  batch;
+    chain_prefetch prefetch;            /* the next batch, while this one is written */
     const char  *dag, *job;
     int64_t      start, confirmations, max_depth, batch_size, poll_ms;
     int64_t      cursor, emitted, head, reorgs;
@@ -493,6 +494,7 @@ follow_reorg(follower *f, char *err, size_t errlen)
     char *new_hashes = NULL;
     int rc;
 
+    chain_prefetch_cancel(&f->prefetch);
     rc = find_ancestor(f, top, &ancestor, ancestor_hash, &new_hashes, err, errlen);
     if (rc != CHAIN_OK)
         return rc;
@@ -524,7 +526,7 @@ step(follower *f, int *idle, char *err, size_t errlen)
     int have_cursor = f->cursor >= f->start, same = 0, rc;
     uint64_t head = 0;
     uint8_t h[32];
-    int64_t target;
+    int64_t target, fetched, t_start, t_fetched;
 
     *idle = 1;
     memset(calls, 0, sizeof calls);
@@ -608,8 +610,11 @@ step(follower *f, int *idle, char *err, size_t errlen)
         return CHAIN_OK;
     }
     target = f->cursor + f->batch_size < f->head ? f->cursor + f->batch_size : f->head;
-    rc = chain_fetch(&f->src, f->cursor + 1, target, have_cursor ? f->cursor_hash : NULL,
-                     &f->batch, err, errlen);
+    t_start = now_ms();
+    if (!chain_prefetch_take(&f->prefetch, f->cursor + 1, target,
+                             have_cursor ? f->cursor_hash : NULL, &f->batch, &rc, err, errlen))
+        rc = chain_fetch(&f->src, f->cursor + 1, target, have_cursor ? f->cursor_hash : NULL,
+                         &f->batch, err, errlen);
     if (rc == CHAIN_PARENT) {
         chain_log(&f->src, LOG_INFO, "the chain changed under the cursor (%s): checking for a "
                   "reorg", err);
@@ -618,8 +623,15 @@ step(follower *f, int *idle, char *err, size_t errlen)
     }
     if (rc != CHAIN_OK)
         return rc;
+    /* behind: fetch the next batches while this one is written */
+    fetched = f->batch.hdr[f->batch.nhdr - 1].number;
+    chain_prefetch_ahead(&f->prefetch, &f->src, fetched + 1, f->head, f->batch_size);
+    t_fetched = now_ms();
     rc = commit(f, 0, 0, NULL, NULL, err, errlen);
-    *idle = rc == CHAIN_OK && target >= f->head;
+    chain_log(&f->src, LOG_DEBUG, "blocks %" PRId64 "..%" PRId64 ": waited %" PRId64 " ms for "
+              "them, wrote them in %" PRId64 " ms", f->batch.hdr[0].number, fetched,
+              t_fetched - t_start, now_ms() - t_fetched);
+    *idle = rc == CHAIN_OK && fetched >= f->head;
     return rc;
 }
 
@@ -652,6 +664,7 @@ op_block_follower_run(op_ctx *ctx, json_t *task, op_result *res)
 
     memset(&f, 0, sizeof f);
     chain_batch_init(&f.batch);
+    chain_prefetch_init(&f.prefetch);
     f.src.ctx = ctx;
     f.dag = json_string_value(json_object_get(job, "dag"));
     f.job = json_string_value(json_object_get(job, "name"));
@@ -750,6 +763,7 @@ op_block_follower_run(op_ctx *ctx, json_t *task, op_result *res)
                 goto cleanup;
             }
             /* a write may or may not have committed: re-read the durable state */
+            chain_prefetch_cancel(&f.prefetch);
             if (phase == RUN)
                 phase = LOAD;
             wait = f.poll_ms < 1000 ? 1000 : f.poll_ms;
@@ -761,6 +775,7 @@ op_block_follower_run(op_ctx *ctx, json_t *task, op_result *res)
 cleanup:
     if (phase == RUN)
         progress(&f, 1);
+    chain_prefetch_free(&f.prefetch);
     chain_batch_free(&f.batch);
     chain_src_close(&f.src);
     return 0;

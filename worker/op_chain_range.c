@@ -108,6 +108,7 @@ op_range_ingest_run(op_ctx *ctx, json_t *task, op_result *res)
     json_t *config = json_object_get(json_object_get(task, "job"), "config");
     chain_src src;
     chain_batch batch;
+    chain_prefetch prefetch;
     int64_t from, to, size = 100, head = 0, blocks = 0, txs = 0, logs = 0;
     uint8_t last_hash[32];
     int have_last = 0, rc;
@@ -116,6 +117,7 @@ op_range_ingest_run(op_ctx *ctx, json_t *task, op_result *res)
 
     memset(&src, 0, sizeof src);
     chain_batch_init(&batch);
+    chain_prefetch_init(&prefetch);
     if (task_range(task, config, &from, &to, err, sizeof err) < 0 ||
         chain_config_int(config, "range_size", 1, 1000000, &size, err, sizeof err) < 0) {
         op_fail(res, 0, "range_ingest: %s", err);
@@ -147,7 +149,12 @@ op_range_ingest_run(op_ctx *ctx, json_t *task, op_result *res)
                 rc = CHAIN_STOP;
                 break;
             }
-            rc = chain_fetch(&src, a, b, have_last ? last_hash : NULL, &batch, err, sizeof err);
+            if (!chain_prefetch_take(&prefetch, a, b, have_last ? last_hash : NULL, &batch, &rc,
+                                     err, sizeof err))
+                rc = chain_fetch(&src, a, b, have_last ? last_hash : NULL, &batch, err,
+                                 sizeof err);
+            if (rc == CHAIN_OK)     /* the next pieces, while this one is written */
+                chain_prefetch_ahead(&prefetch, &src, b + 1, to - 1, size);
             if (rc == CHAIN_OK && last) {
                 json_t *p = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "from", (json_int_t) from,
                                       "to", (json_int_t) to, "chain_id", (json_int_t) src.chain_id,
@@ -169,6 +176,7 @@ op_range_ingest_run(op_ctx *ctx, json_t *task, op_result *res)
                 break;
             chain_log(&src, LOG_WARN, "blocks %" PRId64 "..%" PRId64 " (try %d of %d): %s", a, b,
                       tries, PIECE_TRIES, err);
+            chain_prefetch_cancel(&prefetch);
             /* a different parent now means the node reorganized under us:
              * start over from the first piece so the range stays one chain */
             if (rc == CHAIN_PARENT) {
@@ -211,6 +219,7 @@ failed:
     }
 cleanup:
     free(payload);
+    chain_prefetch_free(&prefetch);
     chain_batch_free(&batch);
     chain_src_close(&src);
     return 0;

@@ -7,7 +7,9 @@
 #   - a gateway outage (kill -9, then back): the follower waits and resumes;
 #   - data that fails validation (a receipt missing, a parent hash that
 #     does not chain): rejected, nothing stored, no reorg recorded; when it
-#     persists the attempt fails with the reason and the next one resumes.
+#     persists the attempt fails with the reason and the next one resumes;
+#   - a reorg while batches are fetched ahead of a write held up by a lock:
+#     what was fetched from the old branch is unwound, nothing of it stays.
 # At the end the tables equal a fresh index of the canonical chain.
 . "$(dirname "$0")/../worker/lib.sh"
 . "$(dirname "$0")/lib.sh"
@@ -97,6 +99,42 @@ check_match "... and it said so" "eth_getBlockReceipts is not available .*: fetc
   "$(cat "$SCRATCH/logs/w1.log")"
 compare_index "receipts per transaction" rf
 fault ok 0
+
+# --- a reorg under batches fetched ahead -------------------------------------------
+# The follower 60 blocks behind; its first write held up by a lock on its
+# blocks table, so the next batches are fetched ahead (from the old
+# branch) while it waits; then the node replaces the last 30 blocks and the
+# lock goes.  The batches fetched ahead must not leave anything of the old
+# branch behind: stored, then unwound as one reorg, or discarded.
+stop_worker w1
+chain traffic 60 1
+last_reorg=$(sql "SELECT coalesce(max(reorg_id), 0) FROM trace.reorg")
+"$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PGPORT_T" -U postgres -d "$TEST_DB" \
+  -c "BEGIN; LOCK TABLE trace_data.\"rf.blocks\" IN EXCLUSIVE MODE; SELECT pg_sleep(60)" \
+  >/dev/null 2>&1 &
+locker=$!
+wait_sql 10 "SELECT count(*) > 0 FROM pg_locks WHERE relation = 'trace_data.\"rf.blocks\"'::regclass AND mode = 'ExclusiveLock' AND granted"
+chain_worker w1 --log-level debug
+if wait_sql 30 "SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'COPY trace_data%'"; then
+  ok "reorg under batches fetched ahead: the first write waits for the lock"
+else
+  not_ok "reorg under batches fetched ahead: the first write waits for the lock" "$(tail -3 "$SCRATCH/logs/w1.log")"
+fi
+sleep 1                                   # the batches after it are fetched meanwhile
+read -r head_before _ < <(chain head)
+SEED=21 chain reorg 30 4
+sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()" >/dev/null
+wait "$locker" 2>/dev/null
+if wait_synced 60; then ok "reorg under batches fetched ahead: caught up"; else
+  not_ok "reorg under batches fetched ahead: caught up" "$(grep -v DEBUG "$SCRATCH/logs/w1.log" | tail -4)"; fi
+check_eq "... what was stored of the old branch was unwound as one reorg, forking where the node's did" \
+  "1|$((head_before - 29))|t" \
+  "$(sql "SELECT count(*) || '|' || max(fork_block) || '|' || bool_and(depth BETWEEN 1 AND 30)::text::char
+          FROM trace.reorg WHERE task_id = $SRC_TASK AND reorg_id > $last_reorg")"
+compare_index "reorg under batches fetched ahead" rf
+check_eq "... and nothing from the old branch is left: the stored hashes chain" "0" \
+  "$(sql "SELECT count(*) FROM trace_data.\"rf.blocks\" b JOIN trace_data.\"rf.blocks\" p
+          ON p.chain_id = b.chain_id AND p.block_number = b.block_number - 1 WHERE p.block_hash <> b.parent_hash")"
 
 chain mine 3
 wait_synced 30 || not_ok "synced at the end"

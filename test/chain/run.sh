@@ -36,7 +36,7 @@ out=$(mktemp -d /tmp/trace-chain-suite.XXXXXX)
 echo "=== chain unit tests"
 w=$root/worker
 if cc -O1 -g -std=gnu11 -Wall -Wextra -Werror -I"$w" -I"$(pg_config --includedir)" \
-     -o "$out/unit" "$here/unit.c" "$w/evm.o" "$w/rpc_client.o" "$w/http.o" "$w/log.o" \
+     -o "$out/unit" "$here/unit.c" "$w/evm.o" "$w/rpc_client.o" "$w/jdoc.o" "$w/rpc_scan.o" "$w/http.o" "$w/log.o" \
      "$w/util.o" -ljansson -lcurl -pthread; then
   "$out/unit" | tee "$out/unit.log" | grep -Ev '^ok '
   count unit "$out/unit.log" "${PIPESTATUS[0]}"
@@ -44,8 +44,8 @@ else
   echo "not ok - the unit tests build"; failed=$((failed + 1)); failed_names+=(unit)
 fi
 
-# A short libFuzzer run (ASan, UBSan) of the JSON-RPC response matcher and
-# the hex decoders; CHAIN_FUZZ_SECONDS=0 skips it.
+# A short libFuzzer run (ASan, UBSan) of the JSON-RPC response matcher,
+# jdoc against jansson and the hex decoders; CHAIN_FUZZ_SECONDS=0 skips it.
 fuzz_secs=${CHAIN_FUZZ_SECONDS:-15}
 if [ $# -eq 0 ] && [ "$fuzz_secs" -gt 0 ] && command -v clang >/dev/null; then
   echo "=== chain fuzz (${fuzz_secs}s)"
@@ -53,8 +53,13 @@ if [ $# -eq 0 ] && [ "$fuzz_secs" -gt 0 ] && command -v clang >/dev/null; then
   printf '[{"jsonrpc":"2.0","id":1,"result":"0x1"}]' >"$out/corpus/1"
   printf '[{"jsonrpc":"2.0","id":2,"result":null},{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"x"}}]' >"$out/corpus/2"
   printf '0x56bc75e2d63100000' >"$out/corpus/3"
+  # for jdoc against jansson: escapes and duplicate keys, numbers jansson
+  # cannot hold, nesting just past JDOC_MAX_DEPTH
+  printf '%s' '{"a\u00e9":{"k":"x\ny\ud83d\ude00\"","k":[true,false,null]},"b":[{},[],""]}' >"$out/corpus/4"
+  printf '%s' '[9223372036854775807,-9223372036854775808,9223372036854775808,1e400,-0,1.5e-3]' >"$out/corpus/5"
+  printf '%.0s[' {1..257} >"$out/corpus/6"; printf '%.0s]' {1..257} >>"$out/corpus/6"
   if clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Wall \
-       -I"$w" -I"$(pg_config --includedir)" -o "$out/fuzz_rpc" "$here/fuzz_rpc.c" "$w/evm.c" \
+       -I"$w" -I"$(pg_config --includedir)" -o "$out/fuzz_rpc" "$here/fuzz_rpc.c" "$w/evm.c" "$w/jdoc.c" "$w/rpc_scan.c" \
        "$w/rpc_client.c" "$w/http.c" "$w/log.c" "$w/util.c" -ljansson -lcurl -pthread 2>"$out/fuzz.build" &&
      (cd "$out" && ./fuzz_rpc -max_total_time="$fuzz_secs" -max_len=4096 -timeout=5 \
         -artifact_prefix="$out/" corpus >"$out/fuzz.log" 2>&1); then

@@ -2,10 +2,12 @@
  * unit.c: unit tests of the chain operators' pure parts: hex decoding,
  * the binary COPY encoder (numeric, timestamptz, header), and the
  * JSON-RPC response matcher of rpc_client.c (bad peers: wrong ids,
- * duplicates, truncated bodies, non-JSON).  Built and run by
+ * duplicates, truncated bodies, non-JSON), and the flat JSON reader
+ * jdoc.c (navigation, decoding, errors and where they are).  Built and run by
  * test/chain/run.sh against the worker's objects.
  */
 #include "evm.h"
+#include "jdoc.h"
 #include "rpc_client.h"
 
 #include <stdio.h>
@@ -218,12 +220,373 @@ test_rpc(void)
     }
 }
 
+/* Parses text (NUL-terminated) into d; whether it was accepted. */
+static int
+jparse(jdoc *d, const char *text)
+{
+    char err[200];
+
+    return jdoc_parse(d, text, strlen(text), err, sizeof err) == 0;
+}
+
+/* Whether text[0..len) is refused with an error naming what and ending
+ * "at byte at", leaving no tokens behind. */
+static int
+jfails_at(const char *text, size_t len, size_t at, const char *what)
+{
+    jdoc d = {0};
+    char err[200], tail[40];
+    int rc = jdoc_parse(&d, text, len, err, sizeof err);
+    size_t el, tl;
+
+    snprintf(tail, sizeof tail, " at byte %zu", at);
+    el = strlen(err);
+    tl = strlen(tail);
+    rc = rc < 0 && d.ntok == 0 && strstr(err, what) != NULL && el >= tl &&
+         strcmp(err + el - tl, tail) == 0;
+    if (!rc)
+        printf("# jdoc error for \"%.*s\": %s\n", (int) (len < 40 ? len : 40), text, err);
+    jdoc_free(&d);
+    return rc;
+}
+
+/* Whether string i of d decodes to exactly want (wantlen bytes). */
+static int
+jstr_is(const jdoc *d, int i, const char *want, size_t wantlen)
+{
+    char buf[512];
+    long n = jdoc_str_copy(d, i, buf, sizeof buf);
+
+    return n == (long) wantlen && memcmp(buf, want, wantlen) == 0 && buf[wantlen] == '\0';
+}
+
+/* Scalars as the whole document: one token each. */
+static void
+test_jdoc_scalars(void)
+{
+    jdoc d = {0};
+    size_t len = 0;
+    const char *s;
+
+    CHECK("jdoc: a number at the root",
+          jparse(&d, "-12.5e+3") && d.ntok == 1 && jdoc_type(&d, 0) == JT_NUMBER &&
+          (s = jdoc_raw(&d, 0, &len)) != NULL && len == 8 && memcmp(s, "-12.5e+3", 8) == 0);
+    CHECK("jdoc: a string at the root",
+          jparse(&d, "\"hi\"") && d.ntok == 1 && jdoc_type(&d, 0) == JT_STRING &&
+          (s = jdoc_str(&d, 0, &len)) != NULL && len == 2 && memcmp(s, "hi", 2) == 0);
+    CHECK("jdoc: true, false, null at the root",
+          jparse(&d, "true") && jdoc_type(&d, 0) == JT_TRUE &&
+          jparse(&d, "false") && jdoc_type(&d, 0) == JT_FALSE &&
+          jparse(&d, "null") && jdoc_type(&d, 0) == JT_NULL && d.ntok == 1);
+    CHECK("jdoc: whitespace around the root is skipped",
+          jparse(&d, " \t\r\n[1] \n") && jdoc_type(&d, 0) == JT_ARRAY &&
+          (s = jdoc_raw(&d, 0, &len)) != NULL && len == 3 && s == d.text + 4);
+    CHECK("jdoc: empty {} and [] have no first child",
+          jparse(&d, "{ }") && jdoc_type(&d, 0) == JT_OBJECT && jdoc_count(&d, 0) == 0 &&
+          jdoc_first(&d, 0) == -1 && jparse(&d, "[]") && jdoc_type(&d, 0) == JT_ARRAY &&
+          jdoc_count(&d, 0) == 0 && jdoc_first(&d, 0) == -1);
+    CHECK("jdoc: empty containers inside an array",
+          jparse(&d, "[[],{}]") && d.ntok == 3 && jdoc_count(&d, 0) == 2 &&
+          jdoc_next(&d, 1) == 2 && jdoc_next(&d, 2) == 3 && jdoc_count(&d, 2) == 0);
+    jdoc_free(&d);
+}
+
+/* Counts, next and first through nested containers. */
+static void
+test_jdoc_nesting(void)
+{
+    static const char doc[] = "{\"a\":[1,[2,3],{}],\"b\":{\"c\":null},\"d\":\"x\"}";
+    static const char *const want[] = {"d", "a", "zz"};
+    jdoc d = {0};
+    int out[3];
+
+    CHECK("jdoc: nested document parses into 14 tokens", jparse(&d, doc) && d.ntok == 14);
+    if (d.ntok != 14)
+        return;
+    CHECK("jdoc: object members counted, keys then values",
+          jdoc_count(&d, 0) == 3 && jdoc_first(&d, 0) == 1 && jdoc_type(&d, 1) == JT_STRING &&
+          jdoc_type(&d, 2) == JT_ARRAY && jdoc_next(&d, 2) == 8 && jdoc_next(&d, 9) == 12 &&
+          jdoc_next(&d, 0) == 14);
+    CHECK("jdoc: array elements walked by next",
+          jdoc_count(&d, 2) == 3 && jdoc_first(&d, 2) == 3 && jdoc_next(&d, 3) == 4 &&
+          jdoc_count(&d, 4) == 2 && jdoc_next(&d, 4) == 7 && jdoc_type(&d, 7) == JT_OBJECT &&
+          jdoc_next(&d, 7) == 8);
+    CHECK("jdoc_get finds nested keys",
+          jdoc_get(&d, 0, "b") == 9 && jdoc_type(&d, jdoc_get(&d, 9, "c")) == JT_NULL &&
+          jdoc_get(&d, 0, "d") == 13);
+    CHECK("jdoc_get: a missing key, a non-object, no object: -1",
+          jdoc_get(&d, 0, "z") == -1 && jdoc_get(&d, 0, "") == -1 && jdoc_get(&d, 2, "a") == -1 &&
+          jdoc_get(&d, -1, "a") == -1 && jdoc_type(&d, -1) == JT_NONE);
+    CHECK("jdoc_fields: present keys found, a missing one -1",
+          jdoc_fields(&d, 0, want, 3, out) == 0 && out[0] == 13 && out[1] == 2 && out[2] == -1);
+    CHECK("jdoc_fields: not an object is -1", jdoc_fields(&d, 2, want, 3, out) == -1);
+    jdoc_free(&d);
+}
+
+/* Duplicate keys: first wins for jdoc_get; jdoc_fields refuses a wanted one. */
+static void
+test_jdoc_duplicates(void)
+{
+    static const char *const a[] = {"a"}, *const b[] = {"b"};
+    jdoc d = {0};
+    int out[1];
+    int64_t v = 0;
+
+    CHECK("jdoc: duplicate keys parse", jparse(&d, "{\"a\":1,\"b\":2,\"a\":3}"));
+    CHECK("jdoc_get returns the first of duplicate keys",
+          jdoc_int(&d, jdoc_get(&d, 0, "a"), &v) == 0 && v == 1);
+    CHECK("jdoc_fields refuses a wanted key given twice", jdoc_fields(&d, 0, a, 1, out) == -1);
+    CHECK("jdoc_fields ignores an unwanted duplicate",
+          jdoc_fields(&d, 0, b, 1, out) == 0 && jdoc_int(&d, out[0], &v) == 0 && v == 2);
+    jdoc_free(&d);
+}
+
+/* Escaped strings: jdoc_str refuses them, jdoc_str_copy decodes them. */
+static void
+test_jdoc_escapes(void)
+{
+    jdoc d = {0};
+    char small[4];
+    size_t len;
+    char longkey[400];
+
+    CHECK("jdoc: an escaped string parses",
+          jparse(&d, "[\"caf\\u00e9\\n\",\"\\ud83d\\ude00\",\"\\\"\\\\\\/\\b\\f\\r\\t\",\"abcdef\",1]"));
+    CHECK("jdoc_str refuses an escaped string, a number", jdoc_str(&d, 1, &len) == NULL &&
+          jdoc_str(&d, 5, &len) == NULL && jdoc_str(&d, 4, &len) != NULL && len == 6);
+    CHECK("jdoc_str_copy decodes \\u00e9 and \\n", jstr_is(&d, 1, "caf\xc3\xa9\n", 6));
+    CHECK("jdoc_str_copy decodes a surrogate pair", jstr_is(&d, 2, "\xf0\x9f\x98\x80", 4));
+    CHECK("jdoc_str_copy decodes the short escapes", jstr_is(&d, 3, "\"\\/\b\f\r\t", 7));
+    CHECK("jdoc_str_copy cut short: full length, NUL-terminated (escaped)",
+          jdoc_str_copy(&d, 1, small, sizeof small) == 6 && strcmp(small, "caf") == 0);
+    CHECK("jdoc_str_copy cut short: full length, NUL-terminated (plain)",
+          jdoc_str_copy(&d, 4, small, sizeof small) == 6 && strcmp(small, "abc") == 0);
+    CHECK("jdoc_str_copy of a number is -1", jdoc_str_copy(&d, 5, small, sizeof small) == -1);
+    CHECK("jdoc_get matches an escaped key",
+          jparse(&d, "{\"k\\u0065y\":7}") && jdoc_get(&d, 0, "key") == 2);
+    /* a key longer than key_is's stack buffer, written with an escape */
+    memset(longkey, 'a', 300);
+    longkey[300] = '\0';
+    {
+        char doc[400];
+
+        snprintf(doc, sizeof doc, "{\"%.299s\\u0061\":1}", longkey);
+        CHECK("jdoc_get matches an escaped key longer than 255 bytes",
+              jparse(&d, doc) && jdoc_get(&d, 0, longkey) == 2 &&
+              jdoc_get(&d, 0, longkey + 1) == -1);
+    }
+    jdoc_free(&d);
+}
+
+/* jdoc_int: int64 exactly, nothing else. */
+static void
+test_jdoc_int(void)
+{
+    jdoc d = {0};
+    int64_t v = 0;
+
+    CHECK("jdoc_int: INT64_MAX", jparse(&d, "9223372036854775807") &&
+          jdoc_int(&d, 0, &v) == 0 && v == INT64_MAX);
+    CHECK("jdoc_int: INT64_MIN", jparse(&d, "-9223372036854775808") &&
+          jdoc_int(&d, 0, &v) == 0 && v == INT64_MIN);
+    CHECK("jdoc_int: INT64_MAX + 1 refused", jparse(&d, "9223372036854775808") &&
+          jdoc_int(&d, 0, &v) == -1);
+    CHECK("jdoc_int: INT64_MIN - 1 refused", jparse(&d, "-9223372036854775809") &&
+          jdoc_int(&d, 0, &v) == -1);
+    CHECK("jdoc_int: 20 digits refused", jparse(&d, "18446744073709551616") &&
+          jdoc_int(&d, 0, &v) == -1);
+    CHECK("jdoc_int: 1.5 and 1e3 refused", jparse(&d, "1.5") && jdoc_int(&d, 0, &v) == -1 &&
+          jparse(&d, "1e3") && jdoc_int(&d, 0, &v) == -1);
+    CHECK("jdoc_int: -0 and 0", jparse(&d, "[-0,0]") && jdoc_int(&d, 1, &v) == 0 && v == 0 &&
+          jdoc_int(&d, 2, &v) == 0 && v == 0);
+    CHECK("jdoc_int: a string \"1\" refused", jparse(&d, "\"1\"") && jdoc_int(&d, 0, &v) == -1);
+    jdoc_free(&d);
+}
+
+/* jdoc_raw: values as written. */
+static void
+test_jdoc_raw(void)
+{
+    jdoc d = {0};
+    size_t len = 0;
+    const char *s;
+
+    CHECK("jdoc: a document for jdoc_raw", jparse(&d, "[ \"a\\\"b\" , {\"x\" : [1]} ]"));
+    CHECK("jdoc_raw of a string includes its quotes",
+          (s = jdoc_raw(&d, 1, &len)) != NULL && len == 6 && memcmp(s, "\"a\\\"b\"", 6) == 0);
+    CHECK("jdoc_raw of an object spans its braces",
+          (s = jdoc_raw(&d, 2, &len)) != NULL && len == 11 && memcmp(s, "{\"x\" : [1]}", 11) == 0);
+    CHECK("jdoc_raw of the root array", (s = jdoc_raw(&d, 0, &len)) == d.text && len == 24);
+    jdoc_free(&d);
+}
+
+/* Nesting depth: JDOC_MAX_DEPTH arrays accepted, one more refused. */
+static void
+test_jdoc_depth(void)
+{
+    char buf[2 * JDOC_MAX_DEPTH + 2];
+    jdoc d = {0};
+    char err[200];
+    int n = JDOC_MAX_DEPTH;
+
+    memset(buf, '[', (size_t) n);
+    memset(buf + n, ']', (size_t) n);
+    CHECK("jdoc: JDOC_MAX_DEPTH nested arrays accepted",
+          jdoc_parse(&d, buf, 2 * (size_t) n, err, sizeof err) == 0 && d.ntok == (uint32_t) n &&
+          jdoc_count(&d, n - 2) == 1 && jdoc_count(&d, n - 1) == 0);
+    jdoc_free(&d);
+    memset(buf, '[', (size_t) n + 1);
+    memset(buf + n + 1, ']', (size_t) n + 1);
+    CHECK("jdoc: JDOC_MAX_DEPTH + 1 nested arrays refused",
+          jfails_at(buf, 2 * (size_t) n + 2, (size_t) n, "nested too deeply"));
+}
+
+/* Malformed documents: refused, at the right byte. */
+static void
+test_jdoc_errors(void)
+{
+    CHECK("jdoc: trailing text refused", jfails_at("1 x", 3, 2, "text after"));
+    CHECK("jdoc: trailing text after a container refused", jfails_at("[1,2] x", 7, 6, "text after"));
+    CHECK("jdoc: an unterminated string refused", jfails_at("[\"abc", 5, 5, "unterminated"));
+    CHECK("jdoc: a bad escape refused", jfails_at("[\"a\\x\"]", 7, 3, "invalid escape"));
+    CHECK("jdoc: a control character refused", jfails_at("\"ab\x01\"", 5, 3, "control character"));
+    CHECK("jdoc: a leading zero refused", jfails_at("[-012]", 6, 3, "leading zero"));
+    CHECK("jdoc: empty input refused", jfails_at("", 0, 0, "end of input"));
+    CHECK("jdoc: only whitespace refused", jfails_at("  \n", 3, 3, "end of input"));
+    CHECK("jdoc: a lone '-' refused", jfails_at("-", 1, 1, "invalid number"));
+    CHECK("jdoc: \"tru\" refused", jfails_at("tru", 3, 0, "unexpected character"));
+    CHECK("jdoc: a truncated array refused", jfails_at("[1,", 3, 3, "end of input"));
+    CHECK("jdoc: a trailing comma refused", jfails_at("[1,]", 4, 3, "unexpected character"));
+    CHECK("jdoc: a missing ':' refused", jfails_at("{\"a\" 1}", 7, 5, "':'"));
+    CHECK("jdoc: a non-string key refused", jfails_at("{\"a\":1,2:3}", 11, 7, "key"));
+    CHECK("jdoc: \\u0000 refused", jfails_at("\"\\u0000\"", 8, 1, "\\u0000"));
+    CHECK("jdoc: a lone surrogate refused", jfails_at("\"\\ud800x\"", 9, 1, "surrogate"));
+    CHECK("jdoc: a NUL byte outside strings refused", jfails_at("[1]\0", 4, 3, "text after"));
+}
+
+/* One string: a run of o 'a's, then mid, then 20 'b's, inside an array
+ * (so the run crosses 16-byte blocks at every alignment).  Its text. */
+static size_t
+long_string(char *buf, int o, const char *mid, size_t midlen)
+{
+    size_t k = 0;
+
+    buf[k++] = '[';
+    buf[k++] = '"';
+    memset(buf + k, 'a', (size_t) o);
+    k += (size_t) o;
+    memcpy(buf + k, mid, midlen);
+    k += midlen;
+    memset(buf + k, 'b', 20);
+    k += 20;
+    buf[k++] = '"';
+    buf[k++] = ']';
+    return k;
+}
+
+/* Whether the string built by long_string(o, mid) parses and decodes to
+ * the same run with dec (declen bytes) in the middle. */
+static int
+long_string_ok(jdoc *d, int o, const char *mid, size_t midlen, const char *dec, size_t declen)
+{
+    char buf[128], want[128], err[200];
+    size_t n = long_string(buf, o, mid, midlen);
+
+    memset(want, 'a', (size_t) o);
+    memcpy(want + o, dec, declen);
+    memset(want + o + declen, 'b', 20);
+    return jdoc_parse(d, buf, n, err, sizeof err) == 0 && d->ntok == 2 &&
+           d->tok[1].escaped == (midlen != declen) &&
+           jstr_is(d, 1, want, (size_t) o + declen + 20);
+}
+
+/* Long strings (the SSE2 path of rpc_scan.c) with a special byte at
+ * every offset 0..40. */
+static void
+test_jdoc_long_strings(void)
+{
+    jdoc d = {0};
+    int bad_esc = 0, bad_ctl = 0, bad_utf = 0, bad_inv = 0, bad_quote = 0, bad_del = 0;
+    char buf[128];
+
+    for (int o = 0; o <= 40; o++) {
+        size_t n;
+
+        bad_esc += !long_string_ok(&d, o, "\\\"", 2, "\"", 1);
+        bad_utf += !long_string_ok(&d, o, "\xc3\xa9\xf0\x9f\x98\x80", 6, "\xc3\xa9\xf0\x9f\x98\x80", 6);
+        bad_del += !long_string_ok(&d, o, "\x7f", 1, "\x7f", 1);
+        n = long_string(buf, o, "\x1f", 1);
+        bad_ctl += !jfails_at(buf, n, 2 + (size_t) o, "control character");
+        n = long_string(buf, o, "\xc3(", 2);
+        bad_inv += !jfails_at(buf, n, 2 + (size_t) o, "UTF-8");
+        n = long_string(buf, o, "\"", 1);
+        bad_quote += !jfails_at(buf, n, 3 + (size_t) o, "',' or ']'");
+    }
+    CHECK("jdoc: long strings with an escaped quote at offsets 0..40", bad_esc == 0);
+    CHECK("jdoc: long strings with UTF-8 (2 and 4 bytes) at offsets 0..40", bad_utf == 0);
+    CHECK("jdoc: long strings with DEL (0x7f) at offsets 0..40", bad_del == 0);
+    CHECK("jdoc: long strings with a control character refused at offsets 0..40", bad_ctl == 0);
+    CHECK("jdoc: long strings with broken UTF-8 refused at offsets 0..40", bad_inv == 0);
+    CHECK("jdoc: long strings ended by a quote at offsets 0..40", bad_quote == 0);
+    jdoc_free(&d);
+}
+
+/* One jdoc across parses: the token array is kept and reused. */
+static void
+test_jdoc_reuse(void)
+{
+    jdoc d = {0};
+    char *big = malloc(2 * 3000 + 2), err[200];
+    jtok *tok;
+    uint32_t cap;
+    int64_t v = 0;
+
+    if (big == NULL)
+        return;
+    big[0] = '[';
+    for (int i = 0; i < 3000; i++) {
+        big[1 + 2 * i] = (char) ('0' + i % 10);
+        big[2 + 2 * i] = i == 2999 ? ']' : ',';
+    }
+    CHECK("jdoc: 3001 tokens grow the array",
+          jdoc_parse(&d, big, 2 * 3000 + 1, err, sizeof err) == 0 && d.ntok == 3001 &&
+          d.cap >= 3001 && jdoc_count(&d, 0) == 3000 && jdoc_int(&d, 3000, &v) == 0 && v == 9);
+    tok = d.tok;
+    cap = d.cap;
+    CHECK("jdoc: a second, smaller parse reuses the tokens",
+          jparse(&d, "{\"k\":[true]}") && d.ntok == 4 && d.tok == tok && d.cap == cap &&
+          jdoc_type(&d, jdoc_first(&d, jdoc_get(&d, 0, "k"))) == JT_TRUE);
+    CHECK("jdoc: a failed parse leaves no tokens",
+          jdoc_parse(&d, "[1,2] x", 7, err, sizeof err) < 0 && d.ntok == 0 && d.tok == tok);
+    CHECK("jdoc: then parses again", jparse(&d, "[7]") && d.ntok == 2 &&
+          jdoc_int(&d, 1, &v) == 0 && v == 7);
+    jdoc_free(&d);
+    CHECK("jdoc_free releases the tokens", d.tok == NULL && d.cap == 0 && d.ntok == 0);
+    free(big);
+}
+
+static void
+test_jdoc(void)
+{
+    test_jdoc_scalars();
+    test_jdoc_nesting();
+    test_jdoc_duplicates();
+    test_jdoc_escapes();
+    test_jdoc_int();
+    test_jdoc_raw();
+    test_jdoc_depth();
+    test_jdoc_errors();
+    test_jdoc_long_strings();
+    test_jdoc_reuse();
+}
+
 int
 main(void)
 {
     test_hex();
     test_copy();
     test_rpc();
+    test_jdoc();
     printf("# %d passed, %d failed\n", passed, failed);
     return failed != 0;
 }
