@@ -95,12 +95,14 @@ void chain_src_close(chain_src *src);
 
 void chain_prefetch_init(chain_prefetch *p);
 
-/* Keeps CHAIN_PREFETCH_DEPTH batches of batch_size blocks in flight,
- * from `next` (or after the last one in flight) up to block `last`, for a
- * source set up by chain_src_open.  When a thread cannot start, fewer are
- * in flight and the caller simply fetches more itself. */
+/* Keeps CHAIN_PREFETCH_DEPTH batches in flight, from `next` (or after the
+ * last one in flight) up to block `last`, for a source set up by
+ * chain_src_open.  The first new batch has `size` blocks and each one after
+ * three times the one before, up to batch_size: after a small first batch
+ * the pipeline fills without a long wait.  When a thread cannot start,
+ * fewer are in flight and the caller simply fetches more itself. */
 void chain_prefetch_ahead(chain_prefetch *p, const chain_src *src, int64_t next, int64_t last,
-                          int64_t batch_size);
+                          int64_t size, int64_t batch_size);
 
 /* Waits for the oldest batch in flight.  When it starts at `from`, its
  * first block's parent is `parent` (when not NULL) and it ends no further

@@ -610,6 +610,10 @@ step(follower *f, int *idle, char *err, size_t errlen)
         return CHAIN_OK;
     }
     target = f->cursor + f->batch_size < f->head ? f->cursor + f->batch_size : f->head;
+    /* the first batch after a start is one request's worth: rows show up
+     * at once, and the database has work while the next batches come in */
+    if (f->blocks_written == 0 && target > f->cursor + f->src.rpc_blocks)
+        target = f->cursor + f->src.rpc_blocks;
     t_start = now_ms();
     if (!chain_prefetch_take(&f->prefetch, f->cursor + 1, target,
                              have_cursor ? f->cursor_hash : NULL, &f->batch, &rc, err, errlen))
@@ -625,7 +629,8 @@ step(follower *f, int *idle, char *err, size_t errlen)
         return rc;
     /* behind: fetch the next batches while this one is written */
     fetched = f->batch.hdr[f->batch.nhdr - 1].number;
-    chain_prefetch_ahead(&f->prefetch, &f->src, fetched + 1, f->head, f->batch_size);
+    chain_prefetch_ahead(&f->prefetch, &f->src, fetched + 1, f->head,
+                         3 * (int64_t) f->batch.nhdr, f->batch_size);
     t_fetched = now_ms();
     rc = commit(f, 0, 0, NULL, NULL, err, errlen);
     chain_log(&f->src, LOG_DEBUG, "blocks %" PRId64 "..%" PRId64 ": waited %" PRId64 " ms for "

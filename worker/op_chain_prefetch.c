@@ -94,18 +94,24 @@ slot_join(chain_prefetch_slot *s)
 
 void
 chain_prefetch_ahead(chain_prefetch *p, const chain_src *src, int64_t next, int64_t last,
-                     int64_t batch_size)
+                     int64_t size, int64_t batch_size)
 {
-    if (p->n > 0)           /* continue after what is already in flight */
-        next = p->slot[(p->first + p->n - 1) % CHAIN_PREFETCH_DEPTH].to + 1;
+    if (p->n > 0) {         /* continue after what is already in flight */
+        chain_prefetch_slot *l = &p->slot[(p->first + p->n - 1) % CHAIN_PREFETCH_DEPTH];
+
+        next = l->to + 1;
+        size = (l->to - l->from + 1) * 3;
+    }
     while (p->n < CHAIN_PREFETCH_DEPTH && next <= last) {
         chain_prefetch_slot *s = &p->slot[(p->first + p->n) % CHAIN_PREFETCH_DEPTH];
-        int64_t to = last - next + 1 > batch_size ? next + batch_size - 1 : last;
+        int64_t k = size < 1 ? 1 : size > batch_size ? batch_size : size;
+        int64_t to = last - next + 1 > k ? next + k - 1 : last;
 
         if (slot_start(s, src, next, to) < 0)
             return;
         p->n++;
         next = to + 1;
+        size = k * 3;
     }
 }
 

@@ -154,7 +154,7 @@ op_range_ingest_run(op_ctx *ctx, json_t *task, op_result *res)
                 rc = chain_fetch(&src, a, b, have_last ? last_hash : NULL, &batch, err,
                                  sizeof err);
             if (rc == CHAIN_OK)     /* the next pieces, while this one is written */
-                chain_prefetch_ahead(&prefetch, &src, b + 1, to - 1, size);
+                chain_prefetch_ahead(&prefetch, &src, b + 1, to - 1, size, size);
             if (rc == CHAIN_OK && last) {
                 json_t *p = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "from", (json_int_t) from,
                                       "to", (json_int_t) to, "chain_id", (json_int_t) src.chain_id,
