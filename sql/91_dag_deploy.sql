@@ -152,3 +152,16 @@ SELECT name, state FROM trace.jobs WHERE dag = 'chain' ORDER BY name, job_id;
 SELECT count(*) AS unfinished_tag_tasks FROM trace.task t JOIN trace.job j USING (job_id) WHERE j.name = 'tag';
 SELECT dataset_id, current_version FROM trace.datasets WHERE dataset_id = 'chain.tagged';
 SELECT count(*) >= 0 AS readable FROM trace_data."chain.tagged";
+
+-- The order a deploy builds jobs in: producers before consumers, by the
+-- longest chain of producers above each job, then by name; a model with a
+-- cycle (validate_dag refuses those first) is an error, never a partial order.
+SELECT trace.model_job_order($m${"jobs": [
+  {"name": "report", "inputs": [{"dataset": "x.joined"}], "outputs": []},
+  {"name": "join", "inputs": [{"dataset": "x.a"}, {"dataset": "x.b"}], "outputs": [{"dataset": "x.joined"}]},
+  {"name": "b", "inputs": [{"dataset": "x.a"}], "outputs": [{"dataset": "x.b"}]},
+  {"name": "a", "inputs": [], "outputs": [{"dataset": "x.a"}]},
+  {"name": "lone", "inputs": [], "outputs": [{"dataset": "x.lone"}]}]}$m$::jsonb) AS build_order;
+SELECT trace.model_job_order($m${"jobs": [
+  {"name": "p", "inputs": [{"dataset": "x.q"}], "outputs": [{"dataset": "x.p"}]},
+  {"name": "q", "inputs": [{"dataset": "x.p"}], "outputs": [{"dataset": "x.q"}]}]}$m$::jsonb);

@@ -229,24 +229,39 @@ $$;
 COMMENT ON FUNCTION trace.plan_deploy(text, text, jsonb, jsonb) IS
     'What a deploy does to each job (added, rebuild, updated, removed, unchanged) and why';
 
--- Writes a job model's execution-only properties onto a job row, and onto
--- its tasks that have not started.
-CREATE FUNCTION trace.apply_execution(job_id bigint, job jsonb) RETURNS void
+-- Writes job models' execution-only properties onto their job rows
+-- (job_ids[i] gets jobs[i]), and onto their tasks that have not started:
+-- one statement each for any number of jobs, and rows already so are left
+-- alone (a rollback re-applies every job's settings, most unchanged).
+CREATE FUNCTION trace.apply_execution(job_ids bigint[], jobs jsonb[]) RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
+    WITH m AS (
+        SELECT u.job_id,
+               (u.job->>'max_attempts')::int AS max_attempts,
+               make_interval(secs => (u.job->>'backoff_ms')::numeric / 1000) AS backoff,
+               make_interval(secs => (u.job->>'max_backoff_ms')::numeric / 1000) AS max_backoff,
+               make_interval(secs => (u.job->>'lease_ms')::numeric / 1000) AS lease,
+               make_interval(secs => (u.job->>'timeout_ms')::numeric / 1000) AS timeout,
+               (u.job->>'concurrency')::int AS concurrency,
+               (u.job->>'priority')::int AS priority,
+               CASE WHEN u.job->'trigger' = 'null'::jsonb THEN NULL ELSE u.job->'trigger' END AS trigger,
+               u.job->>'execution_strategy' AS execution_strategy,
+               u.job->'execution_strategy' AS strategy_json
+        FROM unnest(job_ids, jobs) AS u(job_id, job))
     UPDATE trace.job j
-    SET max_attempts = (job->>'max_attempts')::int,
-        backoff = make_interval(secs => (job->>'backoff_ms')::numeric / 1000),
-        max_backoff = make_interval(secs => (job->>'max_backoff_ms')::numeric / 1000),
-        lease = make_interval(secs => (job->>'lease_ms')::numeric / 1000),
-        timeout = make_interval(secs => (job->>'timeout_ms')::numeric / 1000),
-        concurrency = (job->>'concurrency')::int,
-        priority = (job->>'priority')::int,
-        trigger = CASE WHEN job->'trigger' = 'null'::jsonb THEN NULL ELSE job->'trigger' END,
-        execution_strategy = job->>'execution_strategy',
-        spec = jsonb_set(j.spec, '{execution_strategy}', job->'execution_strategy')
-    WHERE j.job_id = apply_execution.job_id;
+    SET max_attempts = m.max_attempts, backoff = m.backoff, max_backoff = m.max_backoff,
+        lease = m.lease, timeout = m.timeout, concurrency = m.concurrency,
+        priority = m.priority, trigger = m.trigger, execution_strategy = m.execution_strategy,
+        spec = jsonb_set(j.spec, '{execution_strategy}', m.strategy_json)
+    FROM m
+    WHERE j.job_id = m.job_id
+      AND (j.max_attempts, j.backoff, j.max_backoff, j.lease, j.timeout, j.concurrency,
+           j.priority, j.trigger, j.execution_strategy, j.spec->'execution_strategy')
+          IS DISTINCT FROM
+          (m.max_attempts, m.backoff, m.max_backoff, m.lease, m.timeout, m.concurrency,
+           m.priority, m.trigger, m.execution_strategy, m.strategy_json);
     -- (a source's run keeps its own, larger attempt budget: see start_source)
     UPDATE trace.task t
     SET priority = j.priority,
@@ -254,8 +269,11 @@ AS $$
                             ELSE greatest(j.max_attempts, t.attempt) END,
         lease = j.lease, timeout = j.timeout
     FROM trace.job j
-    WHERE j.job_id = apply_execution.job_id AND t.job_id = j.job_id
-      AND t.state IN ('scheduled', 'queued', 'paused');
+    WHERE j.job_id = ANY (job_ids) AND t.job_id = j.job_id
+      AND t.state IN ('scheduled', 'queued', 'paused')
+      AND (t.priority, t.max_attempts, t.lease, t.timeout) IS DISTINCT FROM
+          (j.priority, CASE WHEN j.activation = 'source' THEN t.max_attempts
+                            ELSE greatest(j.max_attempts, t.attempt) END, j.lease, j.timeout);
 $$;
 
 -- Deploys a DAG: stores a new immutable version and applies its plan.
@@ -378,7 +396,7 @@ BEGIN
             NULL, (job->>'materialize')::boolean, job->>'execution_strategy',
             trace.job_spec(job), (job->>'max_attempts')::int)
     RETURNING * INTO j;
-    PERFORM trace.apply_execution(j.job_id, job);
+    PERFORM trace.apply_execution(ARRAY[j.job_id], ARRAY[job]);
     SELECT * INTO j FROM trace.job WHERE job_id = j.job_id;
 
     FOR i IN SELECT * FROM jsonb_array_elements(job->'inputs') LOOP
@@ -445,6 +463,45 @@ BEGIN
 END
 $$;
 
+-- The jobs of a validated model, producers before consumers: by the
+-- length of the longest chain of producers above each job, then by name
+-- (a stable order).  One recursive query: a job's levels are found at
+-- most once each (UNION), so it costs jobs x depth rows, never a path
+-- count.  The model has no cycle (validate_dag refused it); a level
+-- reaching the number of jobs would be one, and is an error.
+CREATE FUNCTION trace.model_job_order(model jsonb) RETURNS text[]
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    total int := jsonb_array_length(model->'jobs');
+    ordered text[];
+    deepest int;
+BEGIN
+    WITH RECURSIVE job AS (
+        SELECT x->>'name' AS name, x FROM jsonb_array_elements(model->'jobs') x),
+    edge AS (               -- producer -> consumer
+        SELECT DISTINCT p.name AS producer, c.name AS consumer
+        FROM job p CROSS JOIN LATERAL jsonb_array_elements(p.x->'outputs') po
+        JOIN (job c CROSS JOIN LATERAL jsonb_array_elements(c.x->'inputs') ci)
+          ON ci->>'dataset' = po->>'dataset'),
+    level (name, n) AS (
+        SELECT name, 0 FROM job
+        UNION
+        SELECT e.consumer, l.n + 1 FROM level l JOIN edge e ON e.producer = l.name
+        WHERE l.n < total)
+    SELECT array_agg(z.name ORDER BY z.n, z.name), max(z.n) INTO ordered, deepest
+    FROM (SELECT l.name, max(l.n) AS n FROM level l GROUP BY l.name) z;
+    IF deepest >= total THEN
+        RAISE EXCEPTION 'trace: the jobs of this DAG depend on each other in a cycle'
+            USING ERRCODE = 'TR010', HINT = 'validate_dag reports where the cycle is';
+    END IF;
+    RETURN coalesce(ordered, '{}');
+END
+$$;
+COMMENT ON FUNCTION trace.model_job_order(jsonb) IS
+    'The jobs of a validated DAG model, producers before consumers';
+
 -- Applies a deploy plan for a new DAG version: new and rebuilt jobs get new
 -- rows and dataset versions (producers before consumers), the others keep
 -- their rows with execution-only changes applied; records the version's job
@@ -458,42 +515,31 @@ AS $$
 #variable_conflict use_variable
 DECLARE
     steps jsonb := (SELECT jsonb_object_agg(s->>'job', s) FROM jsonb_array_elements(plan->'jobs') s);
-    done text[] := '{}';
-    progress boolean := true;
     job jsonb;
     j trace.job;
 BEGIN
-    WHILE progress LOOP
-        progress := false;
-        FOR job IN SELECT x FROM jsonb_array_elements(model->'jobs') x
-                   WHERE NOT (x->>'name' = ANY (done)) LOOP
-            -- producers first: wait until every input made here has its job done
-            CONTINUE WHEN EXISTS (
-                SELECT 1 FROM jsonb_array_elements(job->'inputs') i,
-                              jsonb_array_elements(model->'jobs') p,
-                              jsonb_array_elements(p->'outputs') po
-                WHERE po->>'dataset' = i->>'dataset' AND NOT (p->>'name' = ANY (done)));
-            IF steps->(job->>'name')->>'action' IN ('added', 'rebuild') THEN
-                j := trace.build_job(org, dag, version, job);
-            ELSE
-                SELECT * INTO j FROM trace.job x
-                WHERE x.org_id = org AND x.dag = dag AND x.name = job->>'name' AND x.state = 'active';
-                PERFORM trace.apply_execution(j.job_id, job);
-            END IF;
-            INSERT INTO trace.version_job VALUES (org, dag, version, j.job_id);
-            INSERT INTO trace.version_dataset
-            SELECT org, dag, version, jo.dataset_uuid, jo.version
-            FROM trace.job_output jo WHERE jo.job_id = j.job_id;
-            steps := jsonb_set(steps, ARRAY[job->>'name', 'datasets'], (
-                SELECT coalesce(jsonb_agg(jsonb_build_object('dataset', d.dataset_id,
-                                                             'from', d.current_version,
-                                                             'to', jo.version)
-                                          ORDER BY d.dataset_id), '[]')
-                FROM trace.job_output jo JOIN trace.dataset d USING (dataset_uuid)
-                WHERE jo.job_id = j.job_id));
-            done := done || (job->>'name');
-            progress := true;
-        END LOOP;
+    FOR job IN SELECT x FROM jsonb_array_elements(model->'jobs') x
+               JOIN unnest(trace.model_job_order(model)) WITH ORDINALITY o(name, pos)
+                 ON o.name = x->>'name'
+               ORDER BY o.pos LOOP
+        IF steps->(job->>'name')->>'action' IN ('added', 'rebuild') THEN
+            j := trace.build_job(org, dag, version, job);
+        ELSE
+            SELECT * INTO j FROM trace.job x
+            WHERE x.org_id = org AND x.dag = dag AND x.name = job->>'name' AND x.state = 'active';
+            PERFORM trace.apply_execution(ARRAY[j.job_id], ARRAY[job]);
+        END IF;
+        INSERT INTO trace.version_job VALUES (org, dag, version, j.job_id);
+        INSERT INTO trace.version_dataset
+        SELECT org, dag, version, jo.dataset_uuid, jo.version
+        FROM trace.job_output jo WHERE jo.job_id = j.job_id;
+        steps := jsonb_set(steps, ARRAY[job->>'name', 'datasets'], (
+            SELECT coalesce(jsonb_agg(jsonb_build_object('dataset', d.dataset_id,
+                                                         'from', d.current_version,
+                                                         'to', jo.version)
+                                      ORDER BY d.dataset_id), '[]')
+            FROM trace.job_output jo JOIN trace.dataset d USING (dataset_uuid)
+            WHERE jo.job_id = j.job_id));
     END LOOP;
 
     -- datasets of dropped jobs stay readable until retention

@@ -225,11 +225,14 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_variable
 DECLARE
-    ds record;
+    ids text[];
+    rels text[];
     retired bigint[];
     j trace.job;
 BEGIN
-    FOR ds IN
+    -- the pointers, set-based: the versions leaving retire, the ones coming
+    -- become current, the datasets point at them
+    WITH change AS (
         SELECT d.dataset_uuid, d.dataset_id, d.current_version, vd.version AS target, dv.relation
         FROM trace.dataset d
         LEFT JOIN trace.version_dataset vd
@@ -238,31 +241,38 @@ BEGIN
         LEFT JOIN trace.dataset_version dv
                ON dv.dataset_uuid = d.dataset_uuid AND dv.version = vd.version
         WHERE d.org_id = org AND d.dag = dag
-          AND vd.version IS DISTINCT FROM d.current_version
-        ORDER BY d.dataset_id
-    LOOP
-        UPDATE trace.dataset_version SET state = 'retired', current_until = now()
-        WHERE dataset_uuid = ds.dataset_uuid AND dataset_version.version = ds.current_version;
-        IF ds.target IS NULL THEN
-            EXECUTE format('DROP VIEW IF EXISTS trace_data.%I', ds.dataset_id);
+          AND vd.version IS DISTINCT FROM d.current_version),
+    leaving AS (
+        UPDATE trace.dataset_version v SET state = 'retired', current_until = now()
+        FROM change c WHERE v.dataset_uuid = c.dataset_uuid AND v.version = c.current_version),
+    coming AS (
+        UPDATE trace.dataset_version v
+        SET state = 'current', current_since = now(), current_until = NULL
+        FROM change c WHERE v.dataset_uuid = c.dataset_uuid AND v.version = c.target),
+    pointed AS (
+        UPDATE trace.dataset d SET current_version = c.target
+        FROM change c WHERE d.dataset_uuid = c.dataset_uuid)
+    SELECT array_agg(c.dataset_id ORDER BY c.dataset_id),
+           array_agg(c.relation ORDER BY c.dataset_id)
+    INTO ids, rels
+    FROM change c;
+    -- the stable names follow (a dataset the version lacks loses its view)
+    FOR i IN 1 .. coalesce(cardinality(ids), 0) LOOP
+        IF rels[i] IS NULL THEN
+            EXECUTE format('DROP VIEW IF EXISTS trace_data.%I', ids[i]);
         ELSE
-            UPDATE trace.dataset_version SET state = 'current', current_since = now(), current_until = NULL
-            WHERE dataset_uuid = ds.dataset_uuid AND dataset_version.version = ds.target;
-            PERFORM trace.point_view(ds.dataset_id, ds.relation);
+            PERFORM trace.point_view(ids[i], rels[i]);
         END IF;
-        UPDATE trace.dataset SET current_version = ds.target WHERE dataset_uuid = ds.dataset_uuid;
     END LOOP;
 
     -- the set's jobs run live from now on
-    FOR j IN
+    WITH activated AS (
         UPDATE trace.job SET state = 'active'
         WHERE job_id IN (SELECT vj.job_id FROM trace.version_job vj
                          WHERE vj.org_id = org AND vj.dag = dag AND vj.dag_version = version)
           AND state <> 'active'
-        RETURNING *
-    LOOP
-        UPDATE trace.task SET mode = 'live' WHERE task.job_id = j.job_id;
-    END LOOP;
+        RETURNING job_id)
+    UPDATE trace.task SET mode = 'live' WHERE task.job_id IN (SELECT job_id FROM activated);
     WITH gone AS (
         UPDATE trace.job SET state = 'retired'
         WHERE job.org_id = org AND job.dag = dag AND job.state <> 'retired'
@@ -276,7 +286,7 @@ BEGIN
     END IF;
 
     -- the version's execution-only settings (a rollback restores them too)
-    PERFORM trace.apply_execution(x.job_id, m.job)
+    PERFORM trace.apply_execution(array_agg(x.job_id), array_agg(m.job))
     FROM trace.job x
     JOIN trace.dag_version v ON v.org_id = org AND v.dag = dag AND v.version = version
     CROSS JOIN LATERAL jsonb_array_elements(v.model->'jobs') m(job)
@@ -284,16 +294,15 @@ BEGIN
 
     -- active sources run; active schedules are armed
     FOR j IN SELECT * FROM trace.job
-             WHERE job.org_id = org AND job.dag = dag AND job.state = 'active' LOOP
-        IF j.activation = 'source' THEN
-            PERFORM trace.start_source(j, 'live');
-        END IF;
-        IF j.trigger IS NOT NULL THEN
-            INSERT INTO trace.cron_state (job_id, next_slot)
-            VALUES (j.job_id, trace.cron_next(j.trigger->>'cron', j.trigger->>'timezone', now()))
-            ON CONFLICT (job_id) DO NOTHING;
-        END IF;
+             WHERE job.org_id = org AND job.dag = dag AND job.state = 'active'
+               AND job.activation = 'source' LOOP
+        PERFORM trace.start_source(j, 'live');
     END LOOP;
+    INSERT INTO trace.cron_state (job_id, next_slot)
+    SELECT job.job_id, trace.cron_next(job.trigger->>'cron', job.trigger->>'timezone', now())
+    FROM trace.job
+    WHERE job.org_id = org AND job.dag = dag AND job.state = 'active' AND job.trigger IS NOT NULL
+    ON CONFLICT (job_id) DO NOTHING;
 
     -- a first activation remembers the version it replaced: a rollback's target
     UPDATE trace.dag_version v
