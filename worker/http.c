@@ -21,6 +21,8 @@ struct http_client {
     http_options opt;
     int          last_timeout;
     int          last_failure;      /* enum http_failure */
+    int        (*abort_cb)(void *); /* polled during a transfer: non-zero stops it */
+    void        *abort_arg;
 };
 
 /* The body being received, and what stops it. */
@@ -131,6 +133,23 @@ void http_client_set_total_timeout(http_client *c, int64_t ms)
         c->opt.total_timeout_ms = ms;
 }
 
+void http_client_set_abort(http_client *c, int (*abort_cb)(void *), void *arg)
+{
+    c->abort_cb = abort_cb;
+    c->abort_arg = arg;
+}
+
+/* libcurl's progress callback (at least once a second, and as bytes move):
+ * a non-zero return ends the transfer with CURLE_ABORTED_BY_CALLBACK. */
+static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    http_client *c = userdata;
+
+    (void) dltotal, (void) dlnow, (void) ultotal, (void) ulnow;
+    return c->abort_cb(c->abort_arg) ? 1 : 0;
+}
+
 /* Sets the options every request of c has; the handle keeps connections. */
 static void set_request_options(http_client *c, body_buffer *b)
 {
@@ -156,6 +175,11 @@ static void set_request_options(http_client *c, body_buffer *b)
     curl_easy_setopt(h, CURLOPT_HEADERDATA, b);
     if (c->opt.unix_socket != NULL)
         curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->opt.unix_socket);
+    if (c->abort_cb != NULL) {
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
+    }
 }
 
 int http_post_json(http_client *c, const char *url, const char *label,
@@ -209,6 +233,8 @@ int http_post_json(http_client *c, const char *url, const char *label,
         else if (rc == CURLE_OPERATION_TIMEDOUT)
             set_err(err, errlen, "%s: timed out after %lld ms", label,
                     (long long) (now_ms() - started));
+        else if (rc == CURLE_ABORTED_BY_CALLBACK)
+            set_err(err, errlen, "%s: stopped while waiting for the answer", label);
         else
             set_err(err, errlen, "%s: %s", label, curl_easy_strerror(rc));
         goto cleanup;

@@ -44,6 +44,13 @@ void http_client_free(http_client *c);
  * left of a caller's own deadline; the connections are kept. */
 void http_client_set_total_timeout(http_client *c, int64_t ms);
 
+/* A function polled while c's requests are in flight (about once a second
+ * when no bytes move, more often when they do): when it returns non-zero
+ * the request ends at once as a transport failure ("stopped").  NULL
+ * removes it.  For callers that must give up on a slow peer when told to
+ * stop (a draining worker, a discarded prefetch). */
+void http_client_set_abort(http_client *c, int (*abort_cb)(void *), void *arg);
+
 /* POSTs body with Content-Type: application/json and the extra headers
  * (NULL-terminated "Name: value" strings, may be NULL).  Returns 0 when a
  * response arrived, whatever its status; -1 on a transport failure

@@ -54,6 +54,14 @@ chain_stop_cb(void *arg)
 }
 
 int
+chain_src_stopping(void *arg)
+{
+    chain_src *src = arg;
+
+    return (src->cancel != NULL && atomic_load(src->cancel)) || src->ctx->should_stop(src->ctx);
+}
+
+int
 chain_config_int(json_t *config, const char *key, int64_t min, int64_t max, int64_t *out,
                  char *err, size_t errlen)
 {

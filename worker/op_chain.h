@@ -22,6 +22,7 @@
 #include "rpc_client.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 /* Results of chain_fetch (and friends).  Negative: the call failed. */
@@ -67,6 +68,7 @@ typedef struct chain_src {
     int         receipts_by_tx;     /* no eth_getBlockReceipts: one call per tx */
     int         rpc_blocks;         /* blocks per JSON-RPC request */
     rpc_doc     reply;              /* the last reply read in place (its tokens are reused) */
+    atomic_int *cancel;             /* when set and non-zero: stop (a discarded prefetch) */
 } chain_src;
 
 /* Batches fetched in the background (op_chain_prefetch.c). */
@@ -77,6 +79,7 @@ typedef struct chain_prefetch_slot {
     chain_batch batch;
     pthread_t   thread;
     int         running, opened;
+    atomic_int  cancel;         /* set to stop it early: what it fetches is discarded */
     int64_t     from, to;
     int         rc;             /* chain_fetch's result */
     char        err[2048];
@@ -183,5 +186,9 @@ int chain_config_int(json_t *config, const char *key, int64_t min, int64_t max,
 
 /* stop() for rpc_client_batch and sleeps: the context's should_stop. */
 int chain_stop_cb(void *arg);
+
+/* stop() for a source's own RPC calls (arg: the chain_src): the task's
+ * should_stop, or the source's cancel flag. */
+int chain_src_stopping(void *arg);
 
 #endif

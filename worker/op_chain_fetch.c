@@ -560,7 +560,7 @@ fetch_tx_receipts(chain_src *src, int64_t n, const jdoc *d, int blk, tx_receipts
             calls[i].method = "eth_getTransactionReceipt";
             calls[i].params = json_pack("[s%]", h ? h : "", h ? len : 0);
         }
-        rc = rpc_client_batch_doc(src->rpc, calls, k, reply, chain_stop_cb, src->ctx, err,
+        rc = rpc_client_batch_doc(src->rpc, calls, k, reply, chain_src_stopping, src, err,
                                   errlen);
         for (size_t i = 0; i < k && rc == CHAIN_OK; i++) {
             if (calls[i].has_error)
@@ -631,7 +631,7 @@ fetch_chunk(chain_src *src, int64_t a, size_t k, int64_t first_block, chain_batc
             calls[2 * i + 1].params = params_number(a + (int64_t) i, -1);
         }
     }
-    rc = rpc_client_batch_doc(src->rpc, calls, per * k, &src->reply, chain_stop_cb, src->ctx,
+    rc = rpc_client_batch_doc(src->rpc, calls, per * k, &src->reply, chain_src_stopping, src,
                               err, errlen);
     if (rc != 0)
         return rc;
@@ -698,7 +698,7 @@ chain_fetch(chain_src *src, int64_t from, int64_t to, const uint8_t *parent, cha
         int64_t left = to - a + 1;
         size_t k = (size_t) (left < src->rpc_blocks ? left : src->rpc_blocks);
 
-        if (src->ctx->should_stop(src->ctx))
+        if (chain_src_stopping(src))
             return CHAIN_STOP;
         rc = fetch_chunk(src, a, k, from, b, &prev, prev_buf, err, errlen);
         a += (int64_t) k;
@@ -724,7 +724,7 @@ chain_head(chain_src *src, int64_t *head, char *err, size_t errlen)
     memset(&c, 0, sizeof c);
     c.method = "eth_blockNumber";
     c.params = json_array();
-    rc = rpc_client_batch(src->rpc, &c, 1, chain_stop_cb, src->ctx, err, errlen);
+    rc = rpc_client_batch(src->rpc, &c, 1, chain_src_stopping, src, err, errlen);
     if (rc == 0) {
         if (c.has_error)
             rc = call_failed(&c, "eth_blockNumber", 0, err, errlen);
@@ -759,7 +759,7 @@ chain_node_hashes(chain_src *src, int64_t from, int64_t to, uint8_t (*hash)[32],
         calls[i].method = "eth_getBlockByNumber";
         calls[i].params = params_number(from + (int64_t) i, 0);
     }
-    rc = rpc_client_batch_doc(src->rpc, calls, k, &src->reply, chain_stop_cb, src->ctx, err,
+    rc = rpc_client_batch_doc(src->rpc, calls, k, &src->reply, chain_src_stopping, src, err,
                               errlen);
     for (size_t i = 0; i < k && rc == 0; i++) {
         const jdoc *d = &src->reply.doc;

@@ -74,6 +74,8 @@ slot_start(chain_prefetch_slot *s, const chain_src *src, int64_t from, int64_t t
     if (slot_open(s, src) < 0)
         return -1;
     s->src.receipts_by_tx = src->receipts_by_tx;
+    atomic_store(&s->cancel, 0);
+    s->src.cancel = &s->cancel;
     s->from = from;
     s->to = to;
     s->err[0] = '\0';
@@ -153,6 +155,8 @@ chain_prefetch_take(chain_prefetch *p, int64_t from, int64_t max_to, const uint8
 void
 chain_prefetch_cancel(chain_prefetch *p)
 {
+    for (int i = 0; i < CHAIN_PREFETCH_DEPTH; i++)
+        atomic_store(&p->slot[i].cancel, 1);    /* requests in flight end now */
     for (int i = 0; i < CHAIN_PREFETCH_DEPTH; i++)
         slot_join(&p->slot[i]);
     p->first = 0;

@@ -320,6 +320,7 @@ send_batch(rpc_client *c, rpc_call *calls, size_t n, int as_json, rpc_doc *out,
         if (attempt > 1)
             c->stats.retries++;
         wait = backoff;
+        http_client_set_abort(c->http, stop, arg);      /* a stop ends a request in flight */
         if (http_post_json(c->http, c->url, c->label, body, len, NULL, &r, why,
                            sizeof why) == 0) {
             c->stats.bytes_in += (int64_t) r.len;
@@ -351,6 +352,10 @@ send_batch(rpc_client *c, rpc_call *calls, size_t n, int as_json, rpc_doc *out,
             http_response_free(&r);
         }
         set_err(err, errlen, "%s", why);
+        if (stop && stop(arg)) {
+            rc = -3;
+            break;
+        }
         if (attempt == RPC_TRIES)
             break;
         log_msg(LOG_DEBUG, "%s (attempt %d of %d, retrying)", why, attempt, RPC_TRIES);

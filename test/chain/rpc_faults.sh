@@ -9,7 +9,8 @@
 #     does not chain): rejected, nothing stored, no reorg recorded; when it
 #     persists the attempt fails with the reason and the next one resumes;
 #   - a reorg while batches are fetched ahead of a write held up by a lock:
-#     what was fetched from the old branch is unwound, nothing of it stays.
+#     what was fetched from the old branch is unwound, nothing of it stays;
+#   - a cancel while a request is held at the proxy ends it at once.
 # At the end the tables equal a fresh index of the canonical chain.
 . "$(dirname "$0")/../worker/lib.sh"
 . "$(dirname "$0")/lib.sh"
@@ -139,5 +140,25 @@ check_eq "... and nothing from the old branch is left: the stored hashes chain" 
 chain mine 3
 wait_synced 30 || not_ok "synced at the end"
 check_all "after bad RPC answers" rf
+
+# --- a cancel while a request is in flight -----------------------------------------
+# The proxy now holds every request for 60 s.  A stop must not wait for the
+# request in flight (libcurl's progress callback asks should_stop): the
+# cancel reaches the worker with its next heartbeat and the request ends.
+rpc_delay 60000
+chain mine 1
+sleep 2                                   # the follower's next poll is held at the proxy
+sql "SELECT trace.cancel_task($SRC_TASK)" >/dev/null
+if wait_sql 15 "SELECT state = 'canceled' FROM trace.tasks WHERE task_id = $SRC_TASK"; then
+  ok "a cancel while a request is held 60 s at the proxy: the task ends canceled"
+else
+  not_ok "a cancel while a request is held 60 s at the proxy: the task ends canceled" \
+    "$(sql "SELECT state FROM trace.tasks WHERE task_id = $SRC_TASK"); $(tail -3 "$SCRATCH/logs/w1.log")"
+fi
+# the operator itself returned: a drain has nothing left to wait for
+kill -TERM "${WPID[w1]}"
+if wait_exit "${WPID[w1]}" 10; then ok "... and the operator returned: the worker, told to stop, exits at once"
+else not_ok "... and the operator returned: the worker, told to stop, exits at once" "$(tail -3 "$SCRATCH/logs/w1.log")"; fi
+rpc_delay 0
 stop_worker w1
 finish
