@@ -25,6 +25,17 @@
 
 #define JSON_LOAD_FLAGS (JSON_REJECT_DUPLICATES)
 
+/* Releases what a reply holds (its text and error); the struct is the caller's. */
+void
+rpc_reply_free(rpc_reply *r)
+{
+    if (r == NULL)
+        return;
+    free(r->text);
+    json_decref(r->error);
+    memset(r, 0, sizeof(*r));
+}
+
 /* jansson's message without its " near '...'" part, which quotes input. */
 static void
 json_error_text(const json_error_t *je, char *buf, size_t n)

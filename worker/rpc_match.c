@@ -22,16 +22,6 @@
 
 #define JSON_LOAD_FLAGS (JSON_REJECT_DUPLICATES)
 
-void
-rpc_reply_free(rpc_reply *r)
-{
-    if (r == NULL)
-        return;
-    free(r->text);
-    json_decref(r->error);
-    memset(r, 0, sizeof(*r));
-}
-
 /* Where the members of one response object are, as offsets into the body. */
 typedef struct resp_spans {
     size_t start, end;
