@@ -57,34 +57,23 @@ table=$here/out/chain-last-run.txt
 make -s -C "$root/worker" trace-worker trace-rpc-gateway >/dev/null || die "worker build failed"
 cc -O2 -Wall -o "$here/out/chain_fetch" "$here/chain_fetch.c" -lcurl || die "chain_fetch build failed"
 
-if [ "$(id -u)" -eq 0 ]; then runas=(runuser -u postgres --); else runas=(); fi
-work=$(mktemp -d /tmp/trace-chain-bench.XXXXXX)
-chmod 755 "$work"
+. "$here/lib.sh"
+bench_workdir chain-bench
 mkdir -p "$work/copy" "$work/udfs" "$work/scratch" "$work/logs"
-[ "$(id -u)" -eq 0 ] && chown postgres "$work"
 
 . "$root/test/lib/ports.sh"
-port=55432
-while [ -e "/tmp/.s.PGSQL.$port" ] || ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; do
-  port=$((port + 1))
-done
 fx_port=$(free_port) || die "no free port"
 gw_port=$(free_port) || die "no free port"
 [ "$gw_port" != "$fx_port" ] || gw_port=$(free_port)
 
-pgdata=$work/data
-psql_q=("$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h "$work" -p "$port" -U postgres -d postgres)
-sql() { "${psql_q[@]}" -At "$@"; }
+sql() { "${psql_q[@]}" -d postgres -At "$@"; }
 
-cluster_up=0
 declare -A PID=()
 cleanup() {
   local rc=$? p
   for p in "${PID[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  if [ "$cluster_up" -eq 1 ]; then
-    "${runas[@]}" "$bindir/pg_ctl" -D "$pgdata" -m immediate -w stop >/dev/null 2>&1 || true
-  fi
+  bench_cluster_down immediate
   if [ "$rc" -ne 0 ] || [ -n "${BENCH_KEEP:-}" ]; then
     echo "chain_bench: scratch directory kept in $work (logs in $work/logs)" >&2
   else
@@ -96,6 +85,7 @@ trap 'exit 130' INT TERM
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+faster() { [ -z "$2" ] || awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }   # A s beats B s (or no B yet)
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.0f", n / s; else print "-" }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($14 + $15) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0; }
@@ -118,32 +108,8 @@ python3 "$here/fixture_rpc.py" --port "$fx_port" --blocks "$nblocks" --start "$s
 PID[fixture]=$!
 
 # --- cluster -------------------------------------------------------------------
-"${runas[@]}" "$bindir/initdb" -D "$pgdata" -U postgres --auth=trust -N >/dev/null
-cat >>"$pgdata/postgresql.conf" <<EOF
-# trace chain benchmark (bench/chain_bench.sh): bench/run.sh's settings
-listen_addresses = ''
-unix_socket_directories = '$work'
-port = $port
-shared_preload_libraries = 'trace'
-trace.database = 'postgres'
-trace.dispatcher_interval = '100ms'
-max_connections = 100
-shared_buffers = 1GB
-effective_cache_size = 16GB
-work_mem = 16MB
-maintenance_work_mem = 512MB
-wal_buffers = 16MB
-max_wal_size = 8GB
-min_wal_size = 1GB
-checkpoint_timeout = 30min
-checkpoint_completion_target = 0.9
-synchronous_commit = on
-random_page_cost = 1.1
-jit = off
-log_min_messages = warning
-EOF
-"${runas[@]}" "$bindir/pg_ctl" -D "$pgdata" -l "$work/postgres.log" -w -t 60 start >/dev/null
-cluster_up=1
+bench_cluster 55432 "trace.dispatcher_interval = '100ms'"
+start_cluster
 sql -c "CREATE EXTENSION trace" >/dev/null
 sql -c "CREATE ROLE tw LOGIN IN ROLE trace_worker" >/dev/null
 pgver=$(sql -c "SHOW server_version" | cut -d' ' -f1)
@@ -189,7 +155,7 @@ fetch_best() {   # URL -> the best seconds of 2 passes
     # every block and receipt list came back whole (the replies hold them all)
     [ "$(sed -E 's/.*bytes=([0-9]+).*/\1/' <<<"$out")" -ge $((fx_block_bytes + fx_receipt_bytes)) ] ||
       die "chain_fetch $1 got fewer bytes than the fixture's blocks and receipts: $out"
-    if [ -z "$best" ] || awk -v a="$s" -v b="$best" 'BEGIN { exit !(a < b) }'; then best=$s; fi
+    if faster "$s" "$best"; then best=$s; fi
   done
   echo "$best"
 }
@@ -277,7 +243,7 @@ for run in 1 2; do
   trace_run "bchain$run"
   [ "$T_complete" -eq 1 ] || all_complete=0
   trace_runs="$trace_runs $(rate "$T_n" "$T_s")"
-  if [ -z "$trace_s" ] || awk -v a="$T_s" -v b="$trace_s" 'BEGIN { exit !(a < b) }'; then
+  if faster "$T_s" "$trace_s"; then
     trace_s=$T_s n=$T_n db_txs=$T_txs db_logs=$T_logs first_s=$T_first_s steady_bps=$T_steady_bps
     wrss=$T_rss wcpu=$T_cpu gwcpu=$T_gwcpu
   fi
@@ -308,22 +274,26 @@ idx_trace=$(sql -c "SELECT string_agg(regexp_replace(indexdef, '^.* USING ', '')
                     WHERE d.dataset_id LIKE 'bchain1.%'" 2>/dev/null || echo "?")
 idx_ceil=$(sql -c "SELECT string_agg(regexp_replace(indexdef, '^.* USING ', ''), '; ' ORDER BY regexp_replace(indexdef, '^.* USING ', ''))
                    FROM pg_indexes WHERE schemaname = 'ceiling'")
-copy_s="" copy_runs=""
-for run in 1 2; do
-  sql -c "TRUNCATE ceiling.blocks, ceiling.txs, ceiling.logs" >/dev/null
-  sql -c "CHECKPOINT" >/dev/null
-  c0=$(now)
-  sql >/dev/null <<EOF
-BEGIN;
-COPY ceiling.blocks FROM '$work/copy/blocks.copy';
-COPY ceiling.txs FROM '$work/copy/txs.copy';
-COPY ceiling.logs FROM '$work/copy/logs.copy';
-COMMIT;
-EOF
-  s_run=$(elapsed "$c0" "$(now)")
-  copy_runs="$copy_runs $(rate "$nblocks" "$s_run")"
-  if [ -z "$copy_s" ] || awk -v a="$s_run" -v b="$copy_s" 'BEGIN { exit !(a < b) }'; then copy_s=$s_run; fi
-done
+# copy_best DIR EXT [OPTIONS]: best of 2 loads of DIR/{blocks,txs,logs}.EXT
+# into the ceiling tables (emptied and checkpointed before each), in one
+# transaction: best_s, and each run's blocks/s in runs.
+copy_best() {
+  local run t c0 s_run
+  best_s="" runs=""
+  for run in 1 2; do
+    sql -c "TRUNCATE ceiling.blocks, ceiling.txs, ceiling.logs" >/dev/null
+    sql -c "CHECKPOINT" >/dev/null
+    c0=$(now)
+    { echo "BEGIN;"
+      for t in blocks txs logs; do echo "COPY ceiling.$t FROM '$1/$t.$2'${3:+ ($3)};"; done
+      echo "COMMIT;"; } | sql >/dev/null
+    s_run=$(elapsed "$c0" "$(now)")
+    runs="$runs $(rate "$nblocks" "$s_run")"
+    if faster "$s_run" "$best_s"; then best_s=$s_run; fi
+  done
+}
+copy_best "$work/copy" copy
+copy_s=$best_s copy_runs=$runs
 read -r cb ct cl < <(sql -F ' ' -c "SELECT (SELECT count(*) FROM ceiling.blocks), (SELECT count(*) FROM ceiling.txs),
                                            (SELECT count(*) FROM ceiling.logs)")
 # (info) the same rows in binary COPY format, the format Trace writes: the
@@ -332,22 +302,8 @@ mkdir -p "$work/bin" && chmod 777 "$work/bin"     # the server writes them
 for t in blocks txs logs; do
   sql -c "COPY ceiling.$t TO '$work/bin/$t.bin' (FORMAT binary)" >/dev/null
 done
-bin_s="" bin_runs=""
-for run in 1 2; do
-  sql -c "TRUNCATE ceiling.blocks, ceiling.txs, ceiling.logs" >/dev/null
-  sql -c "CHECKPOINT" >/dev/null
-  c0=$(now)
-  sql >/dev/null <<EOF
-BEGIN;
-COPY ceiling.blocks FROM '$work/bin/blocks.bin' (FORMAT binary);
-COPY ceiling.txs FROM '$work/bin/txs.bin' (FORMAT binary);
-COPY ceiling.logs FROM '$work/bin/logs.bin' (FORMAT binary);
-COMMIT;
-EOF
-  s_run=$(elapsed "$c0" "$(now)")
-  bin_runs="$bin_runs $(rate "$nblocks" "$s_run")"
-  if [ -z "$bin_s" ] || awk -v a="$s_run" -v b="$bin_s" 'BEGIN { exit !(a < b) }'; then bin_s=$s_run; fi
-done
+copy_best "$work/bin" bin "FORMAT binary"
+bin_s=$best_s
 bin_bps=$(rate "$nblocks" "$bin_s")
 copy_rows=$((cb + ct + cl))
 copy_bps=$(rate "$cb" "$copy_s")

@@ -80,29 +80,11 @@ loadgen=$here/out/loadgen
 
 # --- cluster (as bench/run.sh) -----------------------------------------------
 
-if [ "$(id -u)" -eq 0 ]; then
-  runas=(runuser -u postgres --)
-else
-  runas=()
-fi
-work=$(mktemp -d /tmp/trace-peers.XXXXXX)
-[ "$(id -u)" -eq 0 ] && chown postgres "$work"
-chmod 755 "$work"
-port=55532
-while [ -e "/tmp/.s.PGSQL.$port" ] || [ -e "$work/.s.PGSQL.$port" ] || ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; do
-  port=$((port + 1))
-done
-pgdata=$work/data
-conn="host=$work port=$port dbname=bench user=postgres"
-psql_q=("$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h "$work" -p "$port" -U postgres)
-export PGHOST=$work PGPORT=$port PGDATABASE=bench PGUSER=postgres
-
-cluster_up=0
+. "$here/lib.sh"
+bench_workdir peers
 cleanup() {
   local rc=$?
-  if [ "$cluster_up" -eq 1 ]; then
-    "${runas[@]}" "$bindir/pg_ctl" -D "$pgdata" -m immediate -w stop >/dev/null 2>&1 || true
-  fi
+  bench_cluster_down immediate
   if [ "$rc" -ne 0 ] || [ -n "${BENCH_KEEP:-}" ]; then
     say "peers: scratch directory kept in $work (server log: $work/log)"
   else
@@ -111,39 +93,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"${runas[@]}" "$bindir/initdb" -D "$pgdata" -U postgres --auth=trust -N >/dev/null
-cat >>"$pgdata/postgresql.conf" <<EOF
-# trace peers benchmark (bench/peers.sh): a 2-core / 24 GiB machine
-listen_addresses = ''
-unix_socket_directories = '$work'
-port = $port
-shared_preload_libraries = 'trace'
-trace.database = 'postgres'
-max_connections = 200
-shared_buffers = 1GB
-effective_cache_size = 16GB
-work_mem = 16MB
-maintenance_work_mem = 512MB
-wal_buffers = 16MB
-max_wal_size = 8GB
-min_wal_size = 1GB
-checkpoint_timeout = 30min
-checkpoint_completion_target = 0.9
-synchronous_commit = on
-random_page_cost = 1.1
-jit = off
+bench_cluster 55532 "max_connections = 200
 track_functions = all
-track_commit_timestamp = on
-log_min_messages = warning
-EOF
-start_cluster() {
-  "${runas[@]}" "$bindir/pg_ctl" -D "$pgdata" -l "$work/log" -w -t 60 "$@" start >/dev/null
-  cluster_up=1
-}
-stop_cluster() {
-  "${runas[@]}" "$bindir/pg_ctl" -D "$pgdata" -m fast -w stop >/dev/null
-  cluster_up=0
-}
+track_commit_timestamp = on"
+conn="host=$work port=$port dbname=bench user=postgres"
+export PGHOST=$work PGPORT=$port PGDATABASE=bench PGUSER=postgres
 start_cluster
 "${psql_q[@]}" -d postgres -c "CREATE DATABASE bench"
 sql() { "${psql_q[@]}" -d bench -At "$@"; }

@@ -55,31 +55,12 @@ rawlog=$here/out/last-run.log
 table=$here/out/last-run.txt
 : >"$rawlog"
 
-if [ "$(id -u)" -eq 0 ]; then
-  runas=(runuser -u postgres --)
-else
-  runas=()
-fi
-work=$(mktemp -d /tmp/trace-bench.XXXXXX)
-[ "$(id -u)" -eq 0 ] && chown postgres "$work"
+. "$here/lib.sh"
+bench_workdir bench
 
-# A port nothing listens on (the socket is private anyway; this keeps the
-# shared-memory key and log lines unambiguous).
-port=55432
-while [ -e "/tmp/.s.PGSQL.$port" ] || ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; do
-  port=$((port + 1))
-done
-
-pgdata=$work/data
-conn="host=$work port=$port dbname=bench user=postgres"
-psql_q=("$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h "$work" -p "$port" -U postgres)
-
-cluster_up=0
 cleanup() {
   local rc=$?
-  if [ "$cluster_up" -eq 1 ]; then
-    "${runas[@]}" "$bindir/pg_ctl" -D "$pgdata" -m fast -w stop >/dev/null 2>&1 || true
-  fi
+  bench_cluster_down fast
   if [ "$rc" -ne 0 ] || [ -n "${BENCH_KEEP:-}" ]; then
     echo "bench: scratch directory kept in $work (server log: $work/log)" >&2
   else
@@ -90,39 +71,8 @@ trap cleanup EXIT
 
 # --- cluster ---------------------------------------------------------------
 
-"${runas[@]}" "$bindir/initdb" -D "$pgdata" -U postgres --auth=trust -N >/dev/null
-cat >>"$pgdata/postgresql.conf" <<EOF
-# trace benchmark (bench/run.sh): a 2-core / 24 GiB machine
-listen_addresses = ''
-unix_socket_directories = '$work'
-port = $port
-shared_preload_libraries = 'trace'
-trace.database = 'postgres'
-max_connections = 100
-shared_buffers = 1GB
-effective_cache_size = 16GB
-work_mem = 16MB
-maintenance_work_mem = 512MB
-wal_buffers = 16MB
-max_wal_size = 8GB
-min_wal_size = 1GB
-checkpoint_timeout = 30min
-checkpoint_completion_target = 0.9
-synchronous_commit = on
-random_page_cost = 1.1
-jit = off
-track_functions = all
-log_min_messages = warning
-EOF
-
-start_cluster() {
-  "${runas[@]}" "$bindir/pg_ctl" -D "$pgdata" -l "$work/log" -w -t 60 "$@" start >/dev/null
-  cluster_up=1
-}
-stop_cluster() {
-  "${runas[@]}" "$bindir/pg_ctl" -D "$pgdata" -m fast -w stop >/dev/null
-  cluster_up=0
-}
+bench_cluster 55432 "track_functions = all"
+conn="host=$work port=$port dbname=bench user=postgres"
 
 start_cluster
 "${psql_q[@]}" -d postgres -c "CREATE DATABASE bench"
