@@ -16,6 +16,14 @@ OBJS        = extension/trace.o extension/dispatcher.o extension/payload.o exten
 SHLIB_LINK  = -lyaml
 DATA_built  = trace--$(EXTVERSION).sql
 EXTRA_CLEAN = trace--$(EXTVERSION).sql
+# pg_regress and isolation suites: `make installcheck` runs them against a
+# running server that preloads trace with trace.database set to another
+# database than the tests' (see docs/testing.md); `make test` runs them, and
+# every other suite, on private clusters.
+REGRESS        = $(sort $(basename $(notdir $(wildcard sql/*.sql))))
+REGRESS_OPTS   = --dbname=trace_regression
+ISOLATION      = $(sort $(basename $(notdir $(wildcard test/isolation/specs/*.spec))))
+ISOLATION_OPTS = --inputdir=test/isolation --dbname=trace_isolation
 # -Wall -Wextra clean; unused parameters are allowed because PostgreSQL's
 # own headers (pg_list.h, bufpage.h inlines) have them.
 PG_CPPFLAGS = -Wall -Wextra -Wno-unused-parameter -Werror=implicit-function-declaration
