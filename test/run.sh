@@ -7,7 +7,7 @@
 # `postgres` user in a scratch directory that user owns (the checkout may sit
 # where that user cannot write, or even read).
 #
-#   test/run.sh [suite ...]     suites: regress isolation tap worker gateway chain fuzz (default: all)
+#   test/run.sh [suite ...]     suites: deps regress isolation tap worker gateway chain cron fuzz (default: all)
 #   TRACE_FUZZ_SECONDS          how long the fuzz suite runs (default 30)
 set -uo pipefail
 
@@ -15,7 +15,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 bindir=$(/usr/lib/postgresql/15/bin/pg_config --bindir)
 pgxs=$(/usr/lib/postgresql/15/bin/pg_config --pkglibdir)/pgxs
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(regress isolation tap worker gateway chain fuzz)
+[ ${#suites[@]} -gt 0 ] || suites=(deps regress isolation tap worker gateway chain cron fuzz)
 
 # The unprivileged user, and a scratch copy of the tests it can write in.
 if [ "$(id -u)" -eq 0 ]; then
@@ -58,6 +58,24 @@ run_suite() {
   return 0
 }
 
+# Runs a suite script from the checkout as the invoking user (the scripts
+# start their own clusters and drop privileges themselves), echoing its
+# output, and adds its "ok"/"not ok" lines to the totals; a script that
+# fails without a "not ok" line still counts one failure.
+run_checkout_suite() {
+  local name=$1; shift
+  local log="$work/out/$name.log" ok bad rc
+  echo "=== $name"
+  "$@" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  ok=$(grep -Ec '^ok ' "$log")
+  bad=$(grep -Ec '^not ok ' "$log")
+  [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
+  passed=$((passed + ok)); failed=$((failed + bad))
+  [ "$rc" -ne 0 ] && failed_names+=("$name")
+  return 0
+}
+
 regress_tests() { (cd sql && ls *.sql | sed 's/\.sql$//' | sort); }
 isolation_tests() { (cd test/isolation/specs && ls *.spec 2>/dev/null | sed 's/\.spec$//' | sort); }
 
@@ -85,42 +103,31 @@ for suite in "${suites[@]}"; do
         TESTDIR="$work" TESTDATADIR="$work/out/tap" \
         prove -I "$pgxs/src/test/perl" -I test/t test/t/*.pl
       ;;
+    deps)
+      # The install contract: every command a script calls is installed by
+      # .ci/install-deps.sh or provided (runs from the checkout).
+      run_checkout_suite deps bash "$here/test/deps/run.sh"
+      ;;
     worker)
       # The worker's end-to-end scripts start their own clusters and drop
       # to postgres/nobody themselves, so they run from the checkout.
-      echo "=== worker"
-      bash "$here/test/worker/run.sh" 2>&1 | tee "$work/out/worker.log"
-      rc=${PIPESTATUS[0]}
-      ok=$(grep -Ec '^ok ' "$work/out/worker.log")
-      bad=$(grep -Ec '^not ok ' "$work/out/worker.log")
-      [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
-      passed=$((passed + ok)); failed=$((failed + bad))
-      [ "$rc" -ne 0 ] && failed_names+=(worker)
+      run_checkout_suite worker bash "$here/test/worker/run.sh"
       ;;
     gateway)
       # trace-rpc-gateway: unit tests, a short fuzz run, then the real gateway
       # in front of anvil and a fault-injecting proxy (loopback; runs from the
       # checkout: builds worker/trace-rpc-gateway, installs anvil into .cache/npm).
-      echo "=== gateway"
-      FUZZ_SECONDS=${TRACE_GATEWAY_FUZZ_SECONDS:-10} bash "$here/test/gateway/run.sh" 2>&1 | tee "$work/out/gateway.log"
-      rc=${PIPESTATUS[0]}
-      ok=$(grep -Ec '^ok ' "$work/out/gateway.log")
-      bad=$(grep -Ec '^not ok ' "$work/out/gateway.log")
-      [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
-      passed=$((passed + ok)); failed=$((failed + bad))
-      [ "$rc" -ne 0 ] && failed_names+=(gateway)
+      FUZZ_SECONDS=${TRACE_GATEWAY_FUZZ_SECONDS:-10} run_checkout_suite gateway bash "$here/test/gateway/run.sh"
       ;;
     chain)
       # block_follower and range_ingest against real anvil nodes through the
       # real gateway: reorgs, downtime, kills, RPC faults (runs from the checkout).
-      echo "=== chain"
-      bash "$here/test/chain/run.sh" 2>&1 | tee "$work/out/chain.log"
-      rc=${PIPESTATUS[0]}
-      ok=$(grep -Ec '^ok ' "$work/out/chain.log")
-      bad=$(grep -Ec '^not ok ' "$work/out/chain.log")
-      [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
-      passed=$((passed + ok)); failed=$((failed + bad))
-      [ "$rc" -ne 0 ] && failed_names+=(chain)
+      run_checkout_suite chain bash "$here/test/chain/run.sh"
+      ;;
+    cron)
+      # trace.cron_next against croner, cron-parser (npm, into .cache/npm)
+      # and a model of the documented DST rules, on a private cluster.
+      run_checkout_suite cron bash "$here/test/cron/run.sh"
       ;;
     fuzz)
       # libFuzzer + ASan/UBSan on the real DAG loader, for a bounded time.

@@ -1,0 +1,830 @@
+#!/usr/bin/env python3
+"""Checks that every command the project's scripts call will be there on a
+bare Debian 12: installed by .ci/install-deps.sh, part of the base system a
+newcomer has (debootstrap minbase, plus git and make), a shell builtin or
+function, or provided by the project itself (built binaries, npm packages
+the scripts install into .cache/).
+
+  .ci/check-commands.py [--packages FILE] [--extra SCRIPT] [--verbose]
+
+--packages reads the package list from FILE instead of install-deps.sh;
+--extra checks one more script (the suite's own tests use both).
+
+It reads the shell scripts (test/, bench/, dags/, .ci/: every tracked *.sh
+and bash-shebang file) with a small bash lexer that knows quotes, comments,
+here-documents, command and process substitution, case clauses, [[ ]] and
+(( )), finds each simple command's name, looks through wrappers (runuser,
+sudo, env, timeout, exec, xargs, bash -c '...', "${AS_PG[@]}" and other
+literal arrays), and adds the Makefile recipes as `make -n -B` prints them
+and the interpreters the built programs run (worker/config.c's *_path
+defaults).  Each name is resolved in /usr/bin, /usr/sbin, /bin, /sbin (or
+as the absolute path it is) and mapped to its Debian package with dpkg -S;
+the package must be in the closure (Depends, Pre-Depends; no Recommends, as
+install-deps.sh installs with --no-install-recommends) of the base system
+and install-deps.sh's list (`install-deps.sh --list`, or --packages FILE).
+
+Prints one line per problem, "script:line: command: why", and exits 1 when
+there is any.  Make runs it after install-deps.sh, so every listed package
+is installed and resolvable here.
+"""
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# What a newcomer's Debian 12 has before anything of ours runs: debootstrap
+# --variant=minbase (every Essential or Priority: required package, and apt),
+# then git to clone the project and make to run it.
+BASE_EXTRA = ['apt', 'git', 'make']
+
+# Commands the project provides itself: built by its Makefiles, installed by
+# make install, or installed from npm into .cache/ by the scripts that use
+# them (test/lib/anvil.sh); none of them comes from a Debian package.
+PROJECT_COMMANDS = {
+    'trace-worker', 'trace-rpc-gateway', 'trace-delivery', 'anvil', 'cast',
+}
+
+# Commands a script calls only where the README's prerequisites hold.
+PREREQUISITES = {
+    'sudo': 'install-deps.sh calls it only when not run as root, and the '
+            'README asks for root or sudo',
+}
+
+# Wrappers: how many words of options each skips before the command it runs.
+# The value maps an option to whether it takes an argument; None means every
+# option is a flag; '--' always ends the options.
+WRAPPERS = {
+    'sudo': {'-u': True, '-g': True, '-C': True, '-D': True, '-h': True},
+    'runuser': {'-u': True, '-g': True, '-G': True, '-s': True, '-w': True},
+    'exec': {'-a': True},
+    'command': {},
+    'builtin': {},
+    'nohup': {},
+    'setsid': {},
+    'nice': {'-n': True},
+    'stdbuf': {'-i': True, '-o': True, '-e': True},
+    'env': {'-u': True, '-C': True, '-S': True},
+    'timeout': {'-s': True, '-k': True},
+    'xargs': {'-I': True, '-n': True, '-P': True, '-d': True, '-L': True,
+              '-s': True, '-a': True, '-E': True},
+    'time': {},
+    'flock': {'-w': True, '-E': True},
+    'unshare': {},
+    'taskset': {},
+}
+# Wrappers whose first non-option word is an argument, not the command.
+WRAPPER_ARGS = {'timeout': 1, 'taskset': 1, 'flock': 1}
+
+RESERVED_START = {'if', 'then', 'else', 'elif', 'do', 'while', 'until', '!',
+                  '{', 'time', 'in'}
+RESERVED_END = {'fi', 'done', '}', 'esac'}
+DECLARERS = {'local', 'export', 'declare', 'readonly', 'typeset'}
+ASSIGN = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*(\[[^]]*\])?\+?=')
+ARGS = '"$@"'           # a function's arguments, run as a command
+
+
+class Lexer:
+    """Splits bash text into words and operators.  Each word is kept raw
+    (quotes and all); command substitutions found anywhere (in words, in
+    double quotes, in unquoted here-documents) are lexed and parsed on the
+    spot and their commands appended to `self.parser`."""
+
+    OPS = ['&&', '||', ';;&', ';;', ';&', '|&', '&>>', '&>', '>>', '>|',
+           '<<<', '<<-', '<<', '<>', '>&', '<&', ';', '&', '|', '(', ')',
+           '<', '>', '\n']
+    REDIRS = {'&>>', '&>', '>>', '>|', '<<<', '<>', '>&', '<&', '<', '>'}
+
+    def __init__(self, text, parser):
+        self.s = text
+        self.parser = parser
+        self.heredocs = []      # (terminator, strip_tabs, quoted) awaiting a newline
+
+    def line_at(self, pos):
+        return self.s.count('\n', 0, pos) + 1
+
+    def tokens(self, pos, stop_at_paren=False):
+        """Lexes from pos; returns (tokens, end).  With stop_at_paren, ends
+        at the ')' that closes a command substitution (not consumed by the
+        caller's view: end points past it)."""
+        out = []
+        depth = 0
+        s = self.s
+        n = len(s)
+        while pos < n:
+            c = s[pos]
+            if c in ' \t':
+                pos += 1
+                continue
+            if c == '\\' and pos + 1 < n and s[pos + 1] == '\n':
+                pos += 2
+                continue
+            if c == '#':
+                while pos < n and s[pos] != '\n':
+                    pos += 1
+                continue
+            if c == '\n':
+                out.append(('op', '\n', self.line_at(pos)))
+                pos += 1
+                pos = self.read_heredocs(pos)
+                continue
+            if s.startswith('((', pos):
+                pos = self.skip_parens(pos)      # arithmetic: no commands
+                continue
+            if c in '<>' and pos + 1 < n and s[pos + 1] == '(':
+                pos = self.substitution(pos + 2)  # process substitution
+                continue
+            if c == ')' and stop_at_paren and depth == 0:
+                return out, pos + 1
+            op = next((o for o in self.OPS if s.startswith(o, pos)), None)
+            if op is not None and op != '\n':
+                if op == '(':
+                    depth += 1
+                elif op == ')':
+                    depth -= 1
+                line = self.line_at(pos)
+                pos += len(op)
+                if op in ('<<', '<<-'):
+                    while pos < n and s[pos] in ' \t':
+                        pos += 1
+                    word, pos = self.word(pos)
+                    quoted = any(q in word for q in '\'"\\')
+                    term = re.sub(r'[\'"\\]', '', word)
+                    self.heredocs.append((term, op == '<<-', quoted))
+                    out.append(('redir', op, line))
+                    continue
+                out.append(('redir' if op in self.REDIRS else 'op', op, line))
+                continue
+            line = self.line_at(pos)
+            start = pos
+            word, pos = self.word(pos)
+            # fd-prefixed redirections: 2>, 2>&1, 3<>
+            if re.fullmatch(r'[0-9]+', word) and pos < n and s[pos] in '<>':
+                continue
+            if ASSIGN.match(word) and word.endswith('=') and pos < n and s[pos] == '(':
+                elems, pos = self.array(pos + 1)
+                out.append(('array', (word[:-1].rstrip('+'), elems), line))
+                continue
+            out.append(('word', word, line))
+            assert pos > start
+        return out, pos
+
+    def word(self, pos):
+        """Reads one word at pos; returns (raw text, end)."""
+        s = self.s
+        n = len(s)
+        start = pos
+        while pos < n:
+            c = s[pos]
+            if c in ' \t\n;&|()<>':
+                break
+            if c == '\\':
+                pos += 2
+            elif c == "'":
+                end = s.find("'", pos + 1)
+                pos = n if end < 0 else end + 1
+            elif c == '"':
+                pos = self.double_quoted(pos + 1)
+            elif c == '`':
+                pos = self.backquoted(pos + 1)
+            elif c == '$' and s.startswith('$((', pos):
+                pos = self.skip_parens(pos + 1)
+            elif c == '$' and s.startswith('$(', pos):
+                pos = self.substitution(pos + 2)
+            elif c == '$' and s.startswith('${', pos):
+                pos = self.braced(pos + 2)
+            else:
+                pos += 1
+        return s[start:pos], pos
+
+    def double_quoted(self, pos):
+        s = self.s
+        n = len(s)
+        while pos < n and s[pos] != '"':
+            if s[pos] == '\\':
+                pos += 2
+            elif s.startswith('$((', pos):
+                pos = self.skip_parens(pos + 1)
+            elif s.startswith('$(', pos):
+                pos = self.substitution(pos + 2)
+            elif s.startswith('${', pos):
+                pos = self.braced(pos + 2)
+            elif s[pos] == '`':
+                pos = self.backquoted(pos + 1)
+            else:
+                pos += 1
+        return pos + 1
+
+    def braced(self, pos):
+        """Skips a ${...} parameter expansion (nested ones and quotes too)."""
+        s = self.s
+        depth = 1
+        while pos < len(s) and depth:
+            if s[pos] == '\\':
+                pos += 1
+            elif s.startswith('${', pos):
+                depth += 1
+                pos += 1
+            elif s[pos] == '}':
+                depth -= 1
+            elif s[pos] == "'":
+                pos = s.find("'", pos + 1)
+                if pos < 0:
+                    return len(s)
+            elif s[pos] == '"':
+                pos = self.double_quoted(pos + 1) - 1
+            elif s.startswith('$(', pos) and not s.startswith('$((', pos):
+                pos = self.substitution(pos + 2) - 1
+            pos += 1
+        return pos
+
+    def skip_parens(self, pos):
+        """Skips an arithmetic (( ... )) starting at pos."""
+        s = self.s
+        depth = 0
+        while pos < len(s):
+            if s[pos] == '(':
+                depth += 1
+            elif s[pos] == ')':
+                depth -= 1
+                if depth == 0:
+                    return pos + 1
+            pos += 1
+        return pos
+
+    def substitution(self, pos):
+        """Lexes and parses a $( ... ) or <( ... ) body; returns its end."""
+        toks, end = self.tokens(pos, stop_at_paren=True)
+        self.parser.parse(toks)
+        return end
+
+    def backquoted(self, pos):
+        end = self.s.find('`', pos)
+        end = len(self.s) if end < 0 else end
+        self.parser.parse_text(self.s[pos:end], self.line_at(pos) - 1)
+        return end + 1
+
+    def array(self, pos):
+        """Reads the elements of name=( ... ); returns (words, end)."""
+        s = self.s
+        elems = []
+        while pos < len(s):
+            c = s[pos]
+            if c in ' \t\n':
+                pos += 1
+            elif c == ')':
+                return elems, pos + 1
+            elif c == '#':
+                while pos < len(s) and s[pos] != '\n':
+                    pos += 1
+            else:
+                word, pos = self.word(pos)
+                if not word:
+                    pos += 1
+                else:
+                    elems.append(word)
+        return elems, pos
+
+    def read_heredocs(self, pos):
+        """Skips the bodies of the here-documents opened on the line just
+        ended; parses command substitutions in the unquoted ones."""
+        s = self.s
+        while self.heredocs:
+            term, strip, quoted = self.heredocs.pop(0)
+            while pos < len(s):
+                end = s.find('\n', pos)
+                end = len(s) if end < 0 else end
+                line = s[pos:end]
+                if (line.lstrip('\t') if strip else line) == term:
+                    pos = end + 1
+                    break
+                if not quoted:
+                    i = line.find('$(')
+                    while i >= 0:
+                        if not line.startswith('$((', i):
+                            self.substitution(pos + i + 2)
+                        i = line.find('$(', i + 2)
+                pos = end + 1
+        return pos
+
+
+class Parser:
+    """Finds simple commands in token streams: `calls` gets
+    (line, [words]) for each, `functions` the names defined, `assigns`
+    every NAME=value and NAME=(array) seen."""
+
+    def __init__(self, line_offset=0):
+        self.calls = []
+        self.functions = set()
+        self.assigns = {}
+        self.line_offset = line_offset
+        self.arg_runners = []    # (function, shifts so far, words) for words with "$@"
+        self.pending_fn = None   # a function whose body's { comes next
+        self.fn_stack = []       # [name, brace depth, shifts] of open bodies
+        self.braces = 0
+
+    def parse_text(self, text, line_offset=0):
+        sub = Parser(self.line_offset + line_offset)
+        sub.functions, sub.assigns = self.functions, self.assigns
+        lexer = Lexer(text, sub)
+        toks, _ = lexer.tokens(0)
+        sub.parse(toks)
+        self.calls.extend(sub.calls)
+        self.arg_runners.extend(sub.arg_runners)
+
+    def assign(self, word):
+        """Records NAME=value (NAME+=, NAME[k]= too)."""
+        eq = word.index('=')
+        name = word[:eq].rstrip('+').split('[')[0]
+        self.assigns.setdefault(name, []).append(('scalar', word[eq + 1:]))
+
+    def parse(self, toks):
+        i = 0
+        start = True             # at the start of a command
+        words = []               # the current simple command's words
+        line = 0
+        case_stack = []          # 'pattern' or 'body' per open case
+        skip_to = None           # ']]' or end of a for/select/case header
+
+        def flush():
+            if words:
+                self.calls.append((line + self.line_offset, list(words)))
+                if self.fn_stack:
+                    fn = self.fn_stack[-1]
+                    if words[0] == 'shift':
+                        fn[2] += int(words[1]) if len(words) > 1 and words[1].isdigit() else 1
+                    elif '"$@"' in words:
+                        self.arg_runners.append((fn[0], fn[2], list(words)))
+            words.clear()
+
+        while i < len(toks):
+            kind, val, ln = toks[i]
+            i += 1
+            if skip_to is not None:
+                if kind == 'word' and val == skip_to or \
+                        skip_to == 'eol' and kind == 'op' and val in (';', '\n'):
+                    if skip_to == 'in':
+                        case_stack.append('pattern')
+                    skip_to = None
+                    start = True
+                continue
+            if case_stack and case_stack[-1] == 'pattern':
+                if kind == 'word' and val == 'esac':
+                    case_stack.pop()
+                    start = False
+                elif kind == 'op' and val == ')':
+                    case_stack[-1] = 'body'
+                    start = True
+                continue
+            if kind == 'op':
+                if val in (';;', ';&', ';;&') and case_stack:
+                    flush()
+                    case_stack[-1] = 'pattern'
+                    continue
+                if val == '(' and words and len(words) == 1 and i < len(toks) \
+                        and toks[i][1] == ')':
+                    self.functions.add(words[0])   # name() { ... }
+                    self.pending_fn = words[0]
+                    words.clear()
+                    i += 1
+                    start = True
+                    continue
+                flush()
+                start = True
+                continue
+            if kind == 'redir':
+                if val not in ('<<', '<<-') and i < len(toks) and toks[i][0] == 'word':
+                    i += 1           # the redirection's target
+                continue
+            if kind == 'array':
+                name, elems = val
+                self.assigns.setdefault(name, []).append(('array', elems))
+                continue
+            # a word
+            if start and not words:
+                if val == '{':
+                    self.braces += 1
+                    if self.pending_fn:
+                        self.fn_stack.append([self.pending_fn, self.braces, 0])
+                        self.pending_fn = None
+                if val == '}':
+                    if self.fn_stack and self.fn_stack[-1][1] == self.braces:
+                        self.fn_stack.pop()
+                    self.braces -= 1
+                if val in RESERVED_START:
+                    continue
+                if val in RESERVED_END:
+                    if val == 'esac' and case_stack:
+                        case_stack.pop()
+                    start = False
+                    continue
+                if val == '[[':
+                    skip_to = ']]'
+                    continue
+                if val in ('for', 'select'):
+                    skip_to = 'eol'
+                    continue
+                if val == 'case':
+                    skip_to = 'in'
+                    continue
+                if val == 'function':
+                    if i < len(toks) and toks[i][0] == 'word':
+                        self.functions.add(toks[i][1])
+                        self.pending_fn = toks[i][1]
+                        i += 1
+                    continue
+                if ASSIGN.match(val):
+                    self.assign(val)
+                    continue
+                line = ln
+            elif words and words[0] in DECLARERS and ASSIGN.match(val):
+                self.assign(val)
+            words.append(val)
+        flush()
+
+
+def unquote(word):
+    """A word's literal text when it has no expansions, else None."""
+    if '$' in word or '`' in word:
+        return None
+    out = []
+    i = 0
+    while i < len(word):
+        c = word[i]
+        if c == "'":
+            j = word.find("'", i + 1)
+            out.append(word[i + 1:j])
+            i = j + 1
+        elif c == '"':
+            j = i + 1
+            while word[j] != '"':
+                if word[j] == '\\':
+                    j += 1
+                out.append(word[j])
+                j += 1
+            i = j + 1
+        elif c == '\\':
+            out.append(word[i + 1:i + 2])
+            i += 2
+        else:
+            out.append(c)
+            i += 1
+    return ''.join(out)
+
+
+class Resolver:
+    """Turns a simple command's words into the external programs it runs."""
+
+    def __init__(self, assigns, functions):
+        self.assigns = assigns
+        self.functions = functions
+        self.pg_answers = {}
+        self.unresolved = set()
+        self.arg_runners = {}    # function -> arguments it skips before running the rest
+
+    def learn_arg_runners(self, records):
+        """Functions that run their arguments as a command (check NAME CMD...,
+        as_pg CMD...): how many arguments each shifts off first."""
+        for fn, shifts, words in records:
+            if ARGS in self.programs(words):
+                self.arg_runners[fn] = shifts
+
+    def var_values(self, name):
+        """The literal values a variable may hold (a list of word lists),
+        or None when one of its assignments is not literal."""
+        vals = []
+        for kind, v in self.assigns.get(name, []):
+            if kind == 'array':
+                vals.append(v)
+                continue
+            m = re.fullmatch(r'"?\$\{[A-Za-z_0-9]+:-(.*)\}"?', v)
+            if m:
+                v = m.group(1)           # ${X:-default}: the default
+            m = re.fullmatch(r'"?\$\((/\S*pg_config) (--[a-z]+)\)([^$"]*)"?', v)
+            if m:                        # $(pg_config --bindir)/...: ask it
+                vals.append([self.pg_config(m.group(1), m.group(2)) + m.group(3)])
+                continue
+            m = re.fullmatch(r'"?\$\(command -v (\S+)( \|\| .*)?\)"?', v)
+            if m:                        # $(command -v X || ...): X
+                vals.append([m.group(1)])
+                continue
+            lit = unquote(v)
+            if lit is None:
+                return None
+            vals.append(lit.split())
+        return vals or None
+
+    def pg_config(self, path, option):
+        key = (path, option)
+        if key not in self.pg_answers:
+            self.pg_answers[key] = subprocess.run(
+                [path, option], capture_output=True, text=True).stdout.strip()
+        return self.pg_answers[key]
+
+    def expand(self, word):
+        """The raw word lists an expansion used as a command may stand for;
+        [] when that cannot be known statically (the word is then recorded
+        in `unresolved`)."""
+        m = re.fullmatch(r'"?\$\{?([A-Za-z_][A-Za-z0-9_]*)(\[@\])?\}?"?', word)
+        if m:
+            vals = self.var_values(m.group(1))
+            if vals is not None:
+                return vals
+        m = re.fullmatch(r'"?\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?(/[^$`"]*)"?', word)
+        if m:
+            vals = self.var_values(m.group(1))
+            if vals is not None and all(len(v) == 1 for v in vals):
+                return [[v[0] + m.group(2)] for v in vals]
+        self.unresolved.add(word)
+        return []
+
+    def programs(self, words, depth=0):
+        """Yields the program names and paths these raw words run."""
+        if not words or depth > 6:
+            return
+        name = unquote(words[0])
+        rest = words[1:]
+        if words[0] == ARGS:
+            yield ARGS
+            return
+        if name is None:
+            for exp in self.expand(words[0]):
+                yield from self.programs(exp + rest, depth + 1)
+            return
+        if name in self.functions and '/' not in name:
+            if name in self.arg_runners:
+                yield from self.programs(rest[self.arg_runners[name]:], depth + 1)
+            return
+        if name == 'command' and rest and rest[0] in ('-v', '-V'):
+            return                             # a query, not a call
+        yield name
+        if name in ('bash', 'sh') and len(rest) >= 2 and rest[0] == '-c':
+            script = unquote(rest[1])
+            if script is not None:
+                p = Parser()
+                p.functions, p.assigns = self.functions, self.assigns
+                p.parse_text(script)
+                for _, w in p.calls:
+                    yield from self.programs(w, depth + 1)
+            return
+        base = os.path.basename(name)
+        if base not in WRAPPERS:
+            return
+        if base == 'runuser' and '-c' in rest:
+            return                             # runs a shell string
+        opts = WRAPPERS[base]
+        args_left = WRAPPER_ARGS.get(base, 0)
+        j = 0
+        while j < len(rest):
+            if base == 'env' and ASSIGN.match(rest[j]):
+                j += 1
+                continue
+            w = unquote(rest[j])
+            if w is None:
+                break
+            if w == '--':
+                j += 1
+                break
+            if w.startswith('-') and len(w) > 1:
+                j += 2 if opts.get(w) else 1
+                continue
+            if args_left:
+                args_left -= 1
+                j += 1
+                continue
+            break
+        yield from self.programs(rest[j:], depth + 1)
+
+
+def tracked_scripts():
+    files = subprocess.run(['git', '-C', ROOT, 'ls-files'], capture_output=True,
+                           text=True, check=True).stdout.split()
+    out = []
+    for f in files:
+        if not f.startswith(('test/', 'bench/', 'dags/', '.ci/')):
+            continue
+        path = os.path.join(ROOT, f)
+        if not os.path.isfile(path):
+            continue
+        if f.endswith('.sh'):
+            out.append(f)
+            continue
+        with open(path, 'rb') as fh:
+            head = fh.readline()
+        if re.match(rb'#!.*\b(bash|sh)\b', head):
+            out.append(f)
+    return sorted(out)
+
+
+def makefile_calls(resolver):
+    """(where, program) for every recipe line `make -n -B` prints for the
+    targets the README names, with the Makefiles' own sub-makes."""
+    out = []
+    runs = [('.', t) for t in ('all', 'install', 'test', 'bench', 'demo', 'demo-stop', 'deps')]
+    runs += [('worker', 'check'), ('bench', 'all')]
+    for sub, target in runs:
+        res = subprocess.run(['make', '-n', '-B', '-C', os.path.join(ROOT, sub), target],
+                             capture_output=True, text=True)
+        p = Parser()
+        p.functions, p.assigns = resolver.functions, resolver.assigns
+        text = '\n'.join(l for l in res.stdout.splitlines()
+                         if not re.match(r'make(\[\d+\])?: ', l))
+        p.parse_text(text)
+        for _, words in p.calls:
+            for prog in resolver.programs(words):
+                if prog != ARGS:
+                    out.append(('%s/Makefile (make -n %s)' % (sub, target), prog))
+    return out
+
+
+def program_defaults():
+    """The programs the built binaries run by default (worker/config.c's
+    *_path settings)."""
+    out = []
+    path = os.path.join(ROOT, 'worker', 'config.c')
+    if not os.path.exists(path):
+        return out
+    with open(path) as fh:
+        for n, line in enumerate(fh, 1):
+            m = re.search(r'\{"(\w+_path)",\s*T_STR,[^"]*"(/[^"]+)"', line)
+            if m:
+                out.append(('worker/config.c:%d (%s)' % (n, m.group(1)), m.group(2)))
+    return out
+
+
+def path_variants(path):
+    """The names dpkg may know a path by: usrmerge aliases (/bin and
+    /usr/bin), and the same for the symlink's target (alternatives)."""
+    out = []
+    for p in (path, os.path.realpath(path)):
+        out.append(p)
+        for a, b in (('/usr/bin/', '/bin/'), ('/usr/sbin/', '/sbin/')):
+            if p.startswith(a):
+                out.append(b + p[len(a):])
+            elif p.startswith(b):
+                out.append(a + p[len(b):])
+    return out
+
+
+def dpkg_owners(paths):
+    """path -> the package that ships it (by any of its variants), for
+    every path some package ships; one dpkg-query call for all."""
+    variants = {p: path_variants(p) for p in paths}
+    every = sorted(set(v for vs in variants.values() for v in vs))
+    owner = {}
+    if every:
+        res = subprocess.run(['dpkg-query', '-S'] + every, capture_output=True, text=True)
+        for line in res.stdout.splitlines():
+            pkg, _, p = line.partition(': ')
+            if not pkg.startswith('diversion'):
+                owner.setdefault(p.strip(), pkg.split(':')[0].split(',')[0].strip())
+    return {p: next((owner[v] for v in vs if v in owner), None) for p, vs in variants.items()}
+
+
+def installed_packages():
+    """package -> (essential, priority, provides, depends) for every
+    installed package."""
+    fmt = '${Package}\t${Essential}\t${Priority}\t${Provides}\t${Pre-Depends}, ${Depends}\t${db:Status-Abbrev}\n'
+    res = subprocess.run(['dpkg-query', '-W', '-f', fmt], capture_output=True,
+                         text=True, check=True)
+    pkgs = {}
+    for line in res.stdout.splitlines():
+        name, ess, prio, prov, deps, status = line.split('\t')
+        if not status.startswith('ii'):
+            continue
+        pkgs[name] = (ess == 'yes', prio, prov, deps)
+    return pkgs
+
+
+def closure(roots, pkgs):
+    """Every installed package that installing `roots` brings in: Depends
+    and Pre-Depends, recursively; for an alternative, the first one that
+    is installed here; a virtual package, by its installed providers."""
+    providers = {}
+    for name, (_, _, prov, _) in pkgs.items():
+        for p in prov.split(','):
+            p = p.strip().split(' ')[0]
+            if p:
+                providers.setdefault(p, []).append(name)
+    seen = set()
+    todo = list(roots)
+    while todo:
+        p = todo.pop()
+        cands = [p] if p in pkgs else providers.get(p, [])
+        for c in cands:
+            if c in seen:
+                continue
+            seen.add(c)
+            for dep in pkgs[c][3].split(','):
+                alts = [a.strip().split(' ')[0].split(':')[0] for a in dep.split('|')]
+                alts = [a for a in alts if a]
+                for a in alts:
+                    if a in pkgs or a in providers:
+                        todo.append(a)
+                        break
+    return seen
+
+
+def main(argv):
+    verbose = '--verbose' in argv
+    if '--packages' in argv:
+        with open(argv[argv.index('--packages') + 1]) as fh:
+            listed = fh.read().split()
+    else:
+        listed = subprocess.run(['bash', os.path.join(ROOT, '.ci', 'install-deps.sh'), '--list'],
+                                capture_output=True, text=True, check=True).stdout.split()
+    pkgs = installed_packages()
+    base = [p for p, (ess, prio, _, _) in pkgs.items() if ess or prio == 'required'] + BASE_EXTRA
+    have = closure(base + listed, pkgs)
+    builtins = set(subprocess.run(['bash', '-c', 'compgen -b; compgen -k'], capture_output=True,
+                                  text=True).stdout.split())
+
+    # Pass 1: every script's functions and variables (scripts source each
+    # other's libraries); pass 2: resolve the calls.
+    parsed = []
+    functions = set()
+    assigns = {}
+    scripts = tracked_scripts()
+    if '--extra' in argv:
+        scripts.append(argv[argv.index('--extra') + 1])
+    for f in scripts:
+        p = Parser()
+        p.functions, p.assigns = functions, assigns
+        with open(os.path.join(ROOT, f), encoding='utf-8', errors='replace') as fh:
+            p.parse_text(fh.read())
+        parsed.append((f, p))
+    resolver = Resolver(assigns, functions)
+    resolver.learn_arg_runners(r for _, p in parsed for r in p.arg_runners)
+    uses = []                                  # (where, program)
+    for f, p in parsed:
+        for line, words in p.calls:
+            for prog in resolver.programs(words):
+                if prog != ARGS:
+                    uses.append(('%s:%d' % (f, line), prog))
+    uses += makefile_calls(resolver)
+    uses += program_defaults()
+
+    problems = []
+    judged = verdicts(set(p for _, p in uses), builtins, functions, have)
+    for where, prog in uses:
+        ok, why = judged[prog]
+        if verbose:
+            print('%-48s %-28s %s' % (where, prog, why))
+        if not ok:
+            problems.append('%s: %s: %s' % (where, prog, why))
+    if verbose:
+        for word in sorted(resolver.unresolved):
+            print('not resolved statically: %s' % word)
+    for line in problems:
+        print(line)
+    checked = len(set(p for _, p in uses))
+    print('check-commands: %d commands in %d places; %d problem(s)'
+          % (checked, len(uses), len(problems)))
+    return 1 if problems else 0
+
+
+def verdicts(progs, builtins, functions, have):
+    """prog -> (ok, why) for every program name or path."""
+    out = {}
+    paths = {}
+    for prog in progs:
+        if '/' not in prog:
+            if prog in builtins:
+                out[prog] = (True, 'bash builtin')
+            elif prog in functions:
+                out[prog] = (True, 'function')
+            elif prog in PROJECT_COMMANDS:
+                out[prog] = (True, 'provided by the project')
+            elif prog in PREREQUISITES:
+                out[prog] = (True, PREREQUISITES[prog])
+            else:
+                path = next((os.path.join(d, prog) for d in ('/usr/bin', '/usr/sbin', '/bin', '/sbin')
+                             if os.path.exists(os.path.join(d, prog))), None)
+                if path is None:
+                    out[prog] = (False, 'not installed by .ci/install-deps.sh '
+                                        '(no Debian package on this machine provides it)')
+                else:
+                    paths[prog] = path
+        elif not os.path.isabs(prog) or prog.startswith(ROOT + '/') \
+                or os.path.basename(prog) in PROJECT_COMMANDS:
+            out[prog] = (True, 'provided by the project')
+        elif not os.path.exists(prog):
+            out[prog] = (False, 'not installed by .ci/install-deps.sh (%s does not exist)' % prog)
+        else:
+            paths[prog] = prog
+    owners = dpkg_owners(paths.values())
+    for prog, path in paths.items():
+        pkg = owners[path]
+        if pkg is None:
+            out[prog] = (False, '%s belongs to no Debian package' % path)
+        elif pkg not in have:
+            out[prog] = (False, 'from package %s, which .ci/install-deps.sh does not install '
+                                '(nor the base system)' % pkg)
+        else:
+            out[prog] = (True, 'package %s' % pkg)
+    return out
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
