@@ -3,10 +3,11 @@
  *		Five-field cron expressions and their next fire time in a time zone.
  *
  * Syntax: "minute hour day-of-month month day-of-week", each field a list of
- * values, ranges (a-b), steps (*\/n, a-b/n) and names (jan..dec, sun..sat; 7
- * is Sunday too), or one of @yearly @annually @monthly @weekly @daily
- * @midnight @hourly.  As in Vixie cron, when both day fields are restricted a
- * day matches either of them.
+ * values, ranges (a-b), steps (*\/n, a-b/n, and a/n meaning a-max/n as in
+ * cronie and croner) and names (jan..dec, sun..sat; 7 is Sunday too), or one
+ * of @yearly @annually @monthly @weekly @daily @midnight @hourly.  As in
+ * Vixie cron, when both day fields are restricted a day matches either of
+ * them.
  *
  * Fire times are wall-clock times in the schedule's IANA zone, and each
  * matching local time fires exactly once:
@@ -15,12 +16,19 @@
  *	   time);
  *	 - a local time that does not exist (clocks go forward) fires once, at the
  *	   same distance past the transition (02:30 in a 02:00->03:00 gap fires
- *	   at 03:30); when that instant is also a slot of its own, it fires once.
+ *	   at 03:30; 02:10 in Lord Howe's 02:00->02:30 gap at 02:40); when that
+ *	   instant is also a slot of its own, it fires once.
+ * These are PostgreSQL's own readings of such local times.  Moving a
+ * skipped time forward can put it after real slots (02:10 -> 02:40 comes
+ * after 02:35 in Lord Howe), so the next fire time is the earliest instant
+ * of all slots, not the instant of the first slot in local order.
  * The caller keeps the last fired instant and asks for the first slot after
  * it, so restarts never repeat or skip a slot.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include <limits.h>
 
 #include "fmgr.h"
 #include "pgtime.h"
@@ -112,6 +120,8 @@ cron_parse_field(const char *field, const char *what, int lo, int hi,
 					return false;
 				}
 			}
+			else if (*p == '/')
+				to = hi;		/* a/n is a-max/n, as in cronie and croner */
 		}
 		if (*p == '/')
 		{
@@ -251,8 +261,45 @@ cron_local_to_instant(int year, int month, int day, int hour, int minute, pg_tz 
 }
 
 /*
+ * How far (seconds) the zone's UTC offset varies over the two days either
+ * side of t: a skipped local time moves forward by at most this much, so a
+ * slot later in local time by more than this can never fire earlier.  0
+ * when the offset does not change near t (the usual case).
+ */
+static int64
+cron_offset_spread(pg_tz *tz, TimestampTz t)
+{
+	pg_time_t	from = (pg_time_t) timestamptz_to_time_t(t) - 2 * SECS_PER_DAY;
+	pg_time_t	end = from + 4 * SECS_PER_DAY;
+	long int	lo = LONG_MAX,
+				hi = LONG_MIN;
+
+	/* at most a handful of transitions fit in four days */
+	for (int i = 0; i < 16; i++)
+	{
+		long int	before,
+					after_off;
+		int			before_dst,
+					after_dst;
+		pg_time_t	boundary;
+
+		if (pg_next_dst_boundary(&from, &before, &before_dst, &boundary,
+								 &after_off, &after_dst, tz) != 1 ||
+			boundary > end)
+			break;
+		lo = Min(lo, Min(before, after_off));
+		hi = Max(hi, Max(before, after_off));
+		from = boundary;
+	}
+	return hi > lo ? (int64) (hi - lo) : 0;
+}
+
+/*
  * The first fire time strictly after `after`, or DT_NOEND when the
- * expression never fires (e.g. "0 0 31 2 *").
+ * expression never fires (e.g. "0 0 31 2 *").  Slots are visited in local
+ * order; once one fires after `after`, the later slots that could still
+ * fire earlier (those within the zone's offset spread) are visited too and
+ * the earliest instant wins.
  */
 TimestampTz
 cron_next(const CronSpec *spec, pg_tz *tz, TimestampTz after)
@@ -261,6 +308,8 @@ cron_next(const CronSpec *spec, pg_tz *tz, TimestampTz after)
 	fsec_t		fsec;
 	int			offset;
 	int			julian;
+	TimestampTz best = DT_NOEND;
+	int64		last_local = PG_INT64_MAX;	/* local minute to stop after */
 
 	if (timestamp2tm(after, &offset, &tm, &fsec, NULL, tz) != 0)
 		ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
@@ -273,6 +322,8 @@ cron_next(const CronSpec *spec, pg_tz *tz, TimestampTz after)
 					month,
 					day;
 
+		if ((int64) julian * MINS_PER_HOUR * HOURS_PER_DAY > last_local)
+			break;
 		j2date(julian, &year, &month, &day);
 		if (!cron_day_matches(spec, year, month, day))
 			continue;
@@ -282,17 +333,29 @@ cron_next(const CronSpec *spec, pg_tz *tz, TimestampTz after)
 				continue;
 			for (int minute = 0; minute < 60; minute++)
 			{
+				int64		local = ((int64) julian * HOURS_PER_DAY + hour) * MINS_PER_HOUR + minute;
 				TimestampTz at;
 
 				if (!((spec->minutes >> minute) & 1))
 					continue;
+				if (local > last_local)
+					return best;
 				at = cron_local_to_instant(year, month, day, hour, minute, tz);
-				if (at > after)
-					return at;
+				if (at <= after || at >= best)
+					continue;
+				if (best == DT_NOEND)
+				{
+					int64		spread = cron_offset_spread(tz, at);
+
+					if (spread == 0)
+						return at;
+					last_local = local + (spread + SECS_PER_MINUTE - 1) / SECS_PER_MINUTE;
+				}
+				best = at;
 			}
 		}
 	}
-	return DT_NOEND;
+	return best;
 }
 
 /* Looks up an IANA zone, raising a clear error when it is unknown. */

@@ -28,6 +28,34 @@ WITH RECURSIVE fires(at, n) AS (
     SELECT trace.cron_next('*/30 * * * *', 'Europe/Berlin', at), n + 1 FROM fires WHERE n < 5)
 SELECT at, at AT TIME ZONE 'Europe/Berlin' AS local FROM fires;
 
+-- A jump that is not one whole hour (Australia/Lord_Howe, 2025-10-05 02:00
+-- -> 02:30, 15:30 UTC): 02:35 is real (15:35 UTC) and fires first; the
+-- skipped 02:10 fires 10 minutes past the transition, at 02:40 (15:40 UTC).
+WITH RECURSIVE fires(at, n) AS (
+    SELECT trace.cron_next('10,35 2 * * *', 'Australia/Lord_Howe', '2025-10-04 15:29+00'), 1
+    UNION ALL
+    SELECT trace.cron_next('10,35 2 * * *', 'Australia/Lord_Howe', at), n + 1 FROM fires WHERE n < 3)
+SELECT at, at AT TIME ZONE 'Australia/Lord_Howe' AS local FROM fires;
+-- A two-hour jump (Antarctica/Troll, 2026-03-29 01:00 -> 03:00, 01:00 UTC):
+-- the real 03:xx minutes fire first (01:00-01:59 UTC), then the skipped
+-- 02:xx ones two hours on (02:00-02:59 UTC); all 120 slots, each once.
+WITH RECURSIVE fires(at) AS (
+    SELECT trace.cron_next('* 2,3 * * *', 'Antarctica/Troll', '2026-03-29 00:30+00')
+    UNION ALL
+    SELECT trace.cron_next('* 2,3 * * *', 'Antarctica/Troll', at) FROM fires
+    WHERE at < '2026-03-29 03:00+00')
+SELECT count(*) FILTER (WHERE at < '2026-03-29 03:00+00') AS fires,
+       count(DISTINCT at) FILTER (WHERE at < '2026-03-29 03:00+00') AS distinct_fires,
+       min(at) AS first, max(at) FILTER (WHERE at < '2026-03-29 03:00+00') AS last,
+       count(*) FILTER (WHERE at < '2026-03-29 02:00+00'
+                          AND to_char(at AT TIME ZONE 'Antarctica/Troll', 'HH24') = '03') AS real_03
+FROM fires;
+-- a/n is a-max/n (as in cronie and croner), never just a: minutes 5, 20,
+-- 35, 50; in day-of-week the max is 7, so 5/2 is Friday and Sunday.
+SELECT trace.cron_next('5/15 * * * *', 'UTC', '2026-01-01 10:06+00') AS minute_5_step_15,
+       trace.cron_next('5/15 * * * *', 'UTC', '2026-01-01 10:50+00') AS wraps,
+       trace.cron_next('0 0 * * 5/2', 'UTC', '2026-01-02 00:00+00') AS after_friday;
+
 -- Never fires: NULL; bad expressions and zones are errors.
 SELECT trace.cron_next('0 0 31 2 *', 'UTC', '2026-01-01 00:00+00');
 SELECT test.try($$SELECT trace.cron_next('61 * * * *', 'UTC', now())$$);
@@ -35,6 +63,8 @@ SELECT test.try($$SELECT trace.cron_next('* * *', 'UTC', now())$$);
 SELECT test.try($$SELECT trace.cron_next('@sometimes', 'UTC', now())$$);
 SELECT test.try($$SELECT trace.cron_next('0 0 * * 8', 'UTC', now())$$);
 SELECT test.try($$SELECT trace.cron_next('*/0 * * * *', 'UTC', now())$$);
+SELECT test.try($$SELECT trace.cron_next('5/ * * * *', 'UTC', now())$$);
+SELECT test.try($$SELECT trace.cron_next('60/5 * * * *', 'UTC', now())$$);
 SELECT test.try($$SELECT trace.cron_next('* * * * *', 'Mars/Base', now())$$);
 
 -- Catchup after downtime (due 10:00, now 12:40, hourly): all missed slots,

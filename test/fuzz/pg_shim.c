@@ -661,6 +661,25 @@ timestamp2tm(Timestamp dt, int *tzp, struct pg_tm *tm, fsec_t *fsec,
 	return 0;
 }
 
+/* A fixed offset has no transitions: none after *timep (result 0). */
+int
+pg_next_dst_boundary(const pg_time_t *timep, long int *before_gmtoff, int *before_isdst,
+					 pg_time_t *boundary, long int *after_gmtoff, int *after_isdst,
+					 const pg_tz *tz)
+{
+	*before_gmtoff = tz->gmtoff;
+	*before_isdst = 0;
+	return 0;
+}
+
+/* utils/adt/timestamp.c, PostgreSQL 15. */
+pg_time_t
+timestamptz_to_time_t(TimestampTz t)
+{
+	return (pg_time_t) (t / USECS_PER_SEC +
+						((POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY));
+}
+
 TimestampTz
 GetCurrentTimestamp(void)
 {
