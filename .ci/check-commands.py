@@ -598,8 +598,14 @@ class Resolver:
 
 
 def tracked_scripts():
-    files = subprocess.run(['git', '-C', ROOT, 'ls-files'], capture_output=True,
-                           text=True, check=True).stdout.split()
+    res = subprocess.run(['git', '-C', ROOT, 'ls-files'], capture_output=True, text=True)
+    if res.returncode == 0:
+        files = res.stdout.split()
+    else:                                      # not a git checkout (a tarball)
+        files = [os.path.relpath(os.path.join(d, f), ROOT)
+                 for top in ('test', 'bench', 'dags', '.ci')
+                 for d, _, fs in os.walk(os.path.join(ROOT, top)) for f in fs
+                 if 'node_modules' not in d]
     out = []
     for f in files:
         if not f.startswith(('test/', 'bench/', 'dags/', '.ci/')):
