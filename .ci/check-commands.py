@@ -52,9 +52,8 @@ PREREQUISITES = {
             'README asks for root or sudo',
 }
 
-# Wrappers: how many words of options each skips before the command it runs.
-# The value maps an option to whether it takes an argument; None means every
-# option is a flag; '--' always ends the options.
+# Wrappers that run a command given after their options, with the options
+# that take an argument (the others are flags; '--' ends the options).
 WRAPPERS = {
     'sudo': {'-u': True, '-g': True, '-C': True, '-D': True, '-h': True},
     'runuser': {'-u': True, '-g': True, '-G': True, '-s': True, '-w': True},
@@ -105,9 +104,9 @@ class Lexer:
         return self.s.count('\n', 0, pos) + 1
 
     def tokens(self, pos, stop_at_paren=False):
-        """Lexes from pos; returns (tokens, end).  With stop_at_paren, ends
-        at the ')' that closes a command substitution (not consumed by the
-        caller's view: end points past it)."""
+        """Lexes from pos; returns (tokens, end).  With stop_at_paren it
+        stops at the ')' that closes a command substitution, and end is
+        just past it."""
         out = []
         depth = 0
         s = self.s
