@@ -399,11 +399,12 @@ extremes(tbl *t)
     static const int64_t i64v[] = {INT64_MIN, INT64_MAX, 0, -1, 1, INT64_MIN + 1, INT64_MAX - 1};
     static const int64_t tsv[] = {0, -1, 1, -62135596800000000LL, 253402300799999999LL, 1717200000123456LL, 951782400000000LL};
     double fv[] = {-0.0, 0.0, INFINITY, -INFINITY, NAN, 1.7976931348623157e308, 4.9e-324};
-    uint8_t umax[32], uone[32] = {0}, uhalf[32] = {0}, ubig[32];
+    uint8_t umax[32], uone[32] = {0}, uhalf[32] = {0}, ubig[32], u256[32] = {0};
     size_t i;
 
     memset(umax, 0xFF, 32);
     uone[31] = 1;
+    u256[30] = 1;               /* 256 */
     uhalf[15] = 1;              /* 2^128: just past UHUGEINT */
     memset(ubig, 0, 32);
     memset(ubig + 16, 0xFF, 16);  /* 2^128 - 1 */
@@ -422,7 +423,7 @@ extremes(tbl *t)
         ts->v.i64[i] = tsv[k];
         set_bytes(t, s, i, k == 0 ? "" : k == 1 ? "\xf4\x8f\xbf\xbf" : k == 2 ? "~" : "zz", k == 0 ? 0 : k == 1 ? 4 : k == 2 ? 1 : 2);
         set_bytes(t, by, i, k == 0 ? "" : "\xff\xff", k == 0 ? 0 : k == 1 ? 2 : 1);
-        set_bytes(t, u, i, k == 0 ? umax : k == 1 ? uone : k == 2 ? uhalf : k == 3 ? ubig : uone + 1, 32);
+        set_bytes(t, u, i, k == 0 ? umax : k == 1 ? uone : k == 2 ? uhalf : k == 3 ? ubig : u256, 32);
         b->v.b[i] = k == 4;
     }
 }

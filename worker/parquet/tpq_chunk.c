@@ -567,15 +567,14 @@ oom:
 
 /* ------------------------------------------------------------- finishing */
 
-static void
+static int
 put_bound(tpq_buf *b, int64_t v, uint32_t width)
 {
     if (width == 1)
-        tpq_buf_put_u8(b, (uint8_t) v);
-    else if (width == 4)
-        tpq_buf_put_le32(b, (uint32_t) (int32_t) v);
-    else
-        tpq_buf_put_le64(b, (uint64_t) v);
+        return tpq_buf_put_u8(b, (uint8_t) v);
+    if (width == 4)
+        return tpq_buf_put_le32(b, (uint32_t) (int32_t) v);
+    return tpq_buf_put_le64(b, (uint64_t) v);
 }
 
 /* Fills m->stats with bounds encoded into sb (kept by the caller). */
@@ -639,8 +638,8 @@ finish_stats(tpq_chunk *c, pq_column_meta *m, tpq_buf *sb)
         }
         return 0;
     }
-    put_bound(sb, c->imin, c->width);
-    put_bound(sb, c->imax, c->width);
+    if (put_bound(sb, c->imin, c->width) < 0 || put_bound(sb, c->imax, c->width) < 0)
+        return -1;
     s->has_min = s->has_max = true;
     s->min = sb->data;
     s->max = sb->data + c->width;

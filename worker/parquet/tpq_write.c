@@ -327,10 +327,29 @@ fail:
     return -1;
 }
 
+/* Rows go in slices of WRITE_SLICE, the row group budget checked after
+ * each, so memory does not grow with the caller's batch size. */
+#define WRITE_SLICE 1024
+
+static size_t
+elem_size(tpq_type t)
+{
+    switch (t)
+    {
+        case TPQ_BOOL: return 1;
+        case TPQ_INT16: return 2;
+        case TPQ_INT32: return 4;
+        case TPQ_INT64:
+        case TPQ_TIMESTAMPTZ:
+        case TPQ_FLOAT64: return 8;
+        default: return sizeof(tpq_bytes);
+    }
+}
+
 int
 tpq_writer_write(tpq_writer *w, const tpq_values *cols, size_t nrows, tpq_err *err)
 {
-    size_t i, buffered = 0;
+    size_t at, i;
 
     if (w->failed)
     {
@@ -350,21 +369,30 @@ tpq_writer_write(tpq_writer *w, const tpq_values *cols, size_t nrows, tpq_err *e
         w->failed = true;
         return -1;
     }
-    for (i = 0; i < w->ncols; i++)
+    for (at = 0; at < nrows; at += WRITE_SLICE)
     {
-        if (chunk_append(&w->chunks[i], &cols[i], nrows, w->rows, err) < 0)
+        size_t n = nrows - at < WRITE_SLICE ? nrows - at : WRITE_SLICE, buffered = 0;
+
+        for (i = 0; i < w->ncols; i++)
+        {
+            tpq_values v;
+
+            v.nulls = cols[i].nulls ? cols[i].nulls + at : NULL;
+            v.v.b = cols[i].v.b ? (const uint8_t *) cols[i].v.b + at * elem_size(w->defs[i].type) : NULL;
+            if (chunk_append(&w->chunks[i], &v, n, w->rows, err) < 0)
+            {
+                w->failed = true;
+                return -1;
+            }
+            buffered += chunk_buffered(&w->chunks[i]);
+        }
+        w->rows += n;
+        w->rg_rows += n;
+        if (buffered >= w->opt.row_group_bytes && flush_row_group(w, err) < 0)
         {
             w->failed = true;
             return -1;
         }
-        buffered += chunk_buffered(&w->chunks[i]);
-    }
-    w->rows += nrows;
-    w->rg_rows += nrows;
-    if (buffered >= w->opt.row_group_bytes && flush_row_group(w, err) < 0)
-    {
-        w->failed = true;
-        return -1;
     }
     return 0;
 }
