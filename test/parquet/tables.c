@@ -277,8 +277,9 @@ chain_kv(tbl *t, const char *dataset)
     t->opt.nkv = 6;
 }
 
-/* Shapes of trace.chain_table_columns: addresses FIXED(20), hashes
- * FIXED(32), wei UINT256; addresses and topics repeat. */
+/* Shapes of trace.chain_table_columns: bytea as BYTES (the blocks table
+ * with FIXED(32) / FIXED(20) instead), wei UINT256; addresses and topics
+ * repeat. */
 static void
 chain(tbl *t, int which)
 {
@@ -324,11 +325,11 @@ chain(tbl *t, int which)
         size_t per_block = which == 1 ? 150 : 400;
 
         c[3] = add_col(t, "tx_index", TPQ_INT32, 0, 0);
-        c[4] = add_col(t, "tx_hash", TPQ_FIXED, 0, 32);
-        c[5] = add_col(t, which == 1 ? "from_address" : "address", TPQ_FIXED, 0, 20);
+        c[4] = add_col(t, "tx_hash", TPQ_BYTES, 0, 0);
+        c[5] = add_col(t, which == 1 ? "from_address" : "address", TPQ_BYTES, 0, 0);
         if (which == 1)
         {
-            c[6] = add_col(t, "to_address", TPQ_FIXED, 1, 20);
+            c[6] = add_col(t, "to_address", TPQ_BYTES, 1, 0);
             c[7] = add_col(t, "value", TPQ_UINT256, 0, 0);
             c[8] = add_col(t, "input", TPQ_BYTES, 1, 0);
             c[9] = add_col(t, "status", TPQ_INT16, 1, 0);
@@ -340,7 +341,7 @@ chain(tbl *t, int which)
             {
                 static const char *const tn[] = {"topic0", "topic1", "topic2", "topic3"};
 
-                c[7 + k] = add_col(t, tn[k], TPQ_FIXED, 1, 32);
+                c[7 + k] = add_col(t, tn[k], TPQ_BYTES, 1, 0);
             }
             c[11] = add_col(t, "data", TPQ_BYTES, 1, 0);
         }
