@@ -33,32 +33,13 @@ check(int cond, const char *name, const char *detail)
     }
 }
 
-/* Opens and reads every chunk; 0 or -1 with err. */
+/* Opens and reads every chunk, with small caps; 0 or -1 with err. */
 static int
 read_all(const uint8_t *p, size_t n, tpq_err *err)
 {
-    mem_src m = {p, n};
-    tpq_source src = mem_source(&m);
     tpq_read_options o = {1 << 20, 8 << 20, 8 << 20, 1 << 20};
-    tpq_reader *r = tpq_reader_open(&src, &o, NULL, err);
-    size_t g, i;
 
-    if (r == NULL)
-        return -1;
-    for (g = 0; g < tpq_reader_num_row_groups(r); g++)
-        for (i = 0; i < tpq_reader_num_columns(r); i++)
-        {
-            tpq_column_data d;
-
-            if (tpq_reader_read_column(r, g, i, &d, err) < 0)
-            {
-                tpq_reader_close(r);
-                return -1;
-            }
-            tpq_column_data_free(&d);
-        }
-    tpq_reader_close(r);
-    return 0;
+    return tbl_read_all(p, n, &o, NULL, err);
 }
 
 static void

@@ -63,8 +63,7 @@ static tbl_col *
 add_col(tbl *t, const char *name, tpq_type type, int nullable, int32_t fixed_len)
 {
     tbl_col *c = &t->cols[t->ncols++];
-    size_t sz = type == TPQ_BOOL ? 1 : type == TPQ_INT16 ? 2 : type == TPQ_INT32 ? 4
-        : (type == TPQ_INT64 || type == TPQ_TIMESTAMPTZ || type == TPQ_FLOAT64) ? 8 : sizeof(tpq_bytes);
+    size_t sz = tpq_values_size(type);
 
     c->def.name = name;
     c->def.type = type;
@@ -628,13 +627,6 @@ tbl_free(tbl *t)
 
 /* ------------------------------------------------------------- writing */
 
-static size_t
-elem_size(tpq_type type)
-{
-    return type == TPQ_BOOL ? 1 : type == TPQ_INT16 ? 2 : type == TPQ_INT32 ? 4
-        : (type == TPQ_INT64 || type == TPQ_TIMESTAMPTZ || type == TPQ_FLOAT64) ? 8 : sizeof(tpq_bytes);
-}
-
 int
 tbl_write(const tbl *t, const tpq_sink *sink, tpq_err *err)
 {
@@ -658,7 +650,7 @@ tbl_write(const tbl *t, const tpq_sink *sink, tpq_err *err)
         for (i = 0; i < t->ncols; i++)
         {
             vals[i].nulls = t->cols[i].nulls + at;
-            vals[i].v.b = t->cols[i].v.b + at * elem_size(t->cols[i].def.type);
+            vals[i].v.b = t->cols[i].v.b + at * tpq_values_size(t->cols[i].def.type);
         }
         if (tpq_writer_write(w, vals, n, err) < 0)
         {
@@ -866,6 +858,32 @@ mem_source(mem_src *m)
     tpq_source s = {mem_read, m->n, m};
 
     return s;
+}
+
+int
+tbl_read_all(const uint8_t *p, size_t n, const tpq_read_options *o, const tpq_alloc *a, tpq_err *err)
+{
+    mem_src m = {p, n};
+    tpq_source src = mem_source(&m);
+    tpq_reader *r = tpq_reader_open(&src, o, a, err);
+    size_t g, i;
+
+    if (r == NULL)
+        return -1;
+    for (g = 0; g < tpq_reader_num_row_groups(r); g++)
+        for (i = 0; i < tpq_reader_num_columns(r); i++)
+        {
+            tpq_column_data d;
+
+            if (tpq_reader_read_column(r, g, i, &d, err) < 0)
+            {
+                tpq_reader_close(r);
+                return -1;
+            }
+            tpq_column_data_free(&d);
+        }
+    tpq_reader_close(r);
+    return 0;
 }
 
 /* The PLAIN bytes of value r of c (for statistics). */

@@ -68,4 +68,7 @@ typedef struct mem_src
 } mem_src;
 tpq_source mem_source(mem_src *m);
 
+/* Opens a file in memory and decodes every chunk; 0, or -1 with err. */
+int tbl_read_all(const uint8_t *p, size_t n, const tpq_read_options *o, const tpq_alloc *a, tpq_err *err);
+
 #endif

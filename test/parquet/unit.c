@@ -491,8 +491,7 @@ write_counted(const tbl *t, counting *c, tpq_err *err, uint8_t **file, size_t *l
         for (k = 0; k < t->ncols; k++)
         {
             slice[k].nulls = vals[k].nulls + i;
-            slice[k].v.b = vals[k].v.b + i * (t->cols[k].def.type == TPQ_BOOL ? 1 : t->cols[k].def.type == TPQ_INT16 ? 2
-                : t->cols[k].def.type == TPQ_INT32 ? 4 : t->cols[k].def.type <= TPQ_TIMESTAMPTZ ? 8 : sizeof(tpq_bytes));
+            slice[k].v.b = vals[k].v.b + i * tpq_values_size(t->cols[k].def.type);
         }
         if (tpq_writer_write(w, slice, n, err) < 0)
         {
@@ -507,27 +506,8 @@ static int
 read_counted(const uint8_t *file, size_t len, counting *c, tpq_err *err)
 {
     tpq_alloc a = {c_alloc, c_free, c};
-    mem_src m = {file, len};
-    tpq_source src = mem_source(&m);
-    tpq_reader *r = tpq_reader_open(&src, NULL, &a, err);
-    size_t g, i;
 
-    if (r == NULL)
-        return -1;
-    for (g = 0; g < tpq_reader_num_row_groups(r); g++)
-        for (i = 0; i < tpq_reader_num_columns(r); i++)
-        {
-            tpq_column_data d;
-
-            if (tpq_reader_read_column(r, g, i, &d, err) < 0)
-            {
-                tpq_reader_close(r);
-                return -1;
-            }
-            tpq_column_data_free(&d);
-        }
-    tpq_reader_close(r);
-    return 0;
+    return tbl_read_all(file, len, NULL, &a, err);
 }
 
 static void

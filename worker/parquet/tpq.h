@@ -72,6 +72,10 @@ typedef enum tpq_type
 /* The type's name as stored in the "trace.column_types" key-value entry. */
 const char *tpq_type_name(tpq_type t);
 
+/* Bytes per entry of a tpq_values array of type t (the writer's input):
+ * 1 for BOOL, 2 for INT16, 4, 8, or sizeof(tpq_bytes). */
+size_t tpq_values_size(tpq_type t);
+
 typedef enum tpq_codec
 {
     TPQ_CODEC_UNCOMPRESSED = 0,     /* Parquet's CompressionCodec numbers */

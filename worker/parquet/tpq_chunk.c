@@ -29,17 +29,7 @@ chunk_init(tpq_chunk *c, const tpq_column_def *def, const tpq_write_options *opt
     memset(c, 0, sizeof(*c));
     c->def = *def;
     c->phys = tpq_physical(def->type);
-    switch (c->phys)
-    {
-        case PQ_BOOLEAN: c->width = 1; break;
-        case PQ_INT32: c->width = 4; break;
-        case PQ_INT64:
-        case PQ_DOUBLE: c->width = 8; break;
-        case PQ_FIXED_LEN_BYTE_ARRAY:
-            c->width = def->type == TPQ_UINT256 ? 32 : (uint32_t) def->fixed_len;
-            break;
-        default: c->width = 0; break;
-    }
+    c->width = tpq_plain_width(def->type, def->fixed_len);
     c->opt = opt;
     c->codec = codec;
     c->alloc = alloc;

@@ -259,6 +259,8 @@ int codec_decompress(tpq_codec_ctx *c, uint8_t *dst, size_t dst_len,
 
 /* Physical type, logical annotation, width of each tpq_type. */
 int tpq_physical(tpq_type t);
+/* Bytes of one PLAIN value (BOOLEAN: 1, as statistics store it), 0 for BYTE_ARRAY. */
+uint32_t tpq_plain_width(tpq_type t, int32_t fixed_len);
 /* Fills e's type fields for a column of type t. */
 void tpq_schema_for(const tpq_column_def *c, pq_schema_elem *e);
 /* The tpq_type a schema element maps to (with the trace.column_types hint,

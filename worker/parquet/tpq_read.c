@@ -175,18 +175,7 @@ check_schema(tpq_reader *r, tpq_err *err)
 static uint32_t
 plain_width(const tpq_column_info *c)
 {
-    switch (c->type)
-    {
-        case TPQ_BOOL: return 1;
-        case TPQ_INT16:
-        case TPQ_INT32: return 4;
-        case TPQ_INT64:
-        case TPQ_TIMESTAMPTZ:
-        case TPQ_FLOAT64: return 8;
-        case TPQ_FIXED:
-        case TPQ_UINT256: return (uint32_t) c->fixed_len;
-        default: return 0;
-    }
+    return tpq_plain_width(c->type, c->fixed_len);
 }
 
 static int
@@ -760,19 +749,11 @@ decode_data_page(chunk_dec *x, const pq_page_header *h, const uint8_t *p, size_t
     return 0;
 }
 
+/* Bytes per decoded value: the writer's input sizes, INT16 widened to i32. */
 static size_t
 value_size(tpq_type t)
 {
-    switch (t)
-    {
-        case TPQ_BOOL: return 1;
-        case TPQ_INT16:
-        case TPQ_INT32: return 4;
-        case TPQ_INT64:
-        case TPQ_TIMESTAMPTZ:
-        case TPQ_FLOAT64: return 8;
-        default: return sizeof(tpq_bytes);
-    }
+    return t == TPQ_INT16 ? 4 : tpq_values_size(t);
 }
 
 int

@@ -44,6 +44,35 @@ tpq_physical(tpq_type t)
     }
 }
 
+size_t
+tpq_values_size(tpq_type t)
+{
+    switch (t)
+    {
+        case TPQ_BOOL: return 1;
+        case TPQ_INT16: return 2;
+        case TPQ_INT32: return 4;
+        case TPQ_INT64:
+        case TPQ_TIMESTAMPTZ:
+        case TPQ_FLOAT64: return 8;
+        default: return sizeof(tpq_bytes);
+    }
+}
+
+uint32_t
+tpq_plain_width(tpq_type t, int32_t fixed_len)
+{
+    switch (tpq_physical(t))
+    {
+        case PQ_BOOLEAN: return 1;
+        case PQ_INT32: return 4;
+        case PQ_INT64:
+        case PQ_DOUBLE: return 8;
+        case PQ_FIXED_LEN_BYTE_ARRAY: return t == TPQ_UINT256 ? 32 : (uint32_t) fixed_len;
+        default: return 0;
+    }
+}
+
 void
 tpq_schema_for(const tpq_column_def *c, pq_schema_elem *e)
 {

@@ -331,21 +331,6 @@ fail:
  * each, so memory does not grow with the caller's batch size. */
 #define WRITE_SLICE 1024
 
-static size_t
-elem_size(tpq_type t)
-{
-    switch (t)
-    {
-        case TPQ_BOOL: return 1;
-        case TPQ_INT16: return 2;
-        case TPQ_INT32: return 4;
-        case TPQ_INT64:
-        case TPQ_TIMESTAMPTZ:
-        case TPQ_FLOAT64: return 8;
-        default: return sizeof(tpq_bytes);
-    }
-}
-
 int
 tpq_writer_write(tpq_writer *w, const tpq_values *cols, size_t nrows, tpq_err *err)
 {
@@ -378,7 +363,7 @@ tpq_writer_write(tpq_writer *w, const tpq_values *cols, size_t nrows, tpq_err *e
             tpq_values v;
 
             v.nulls = cols[i].nulls ? cols[i].nulls + at : NULL;
-            v.v.b = cols[i].v.b ? (const uint8_t *) cols[i].v.b + at * elem_size(w->defs[i].type) : NULL;
+            v.v.b = cols[i].v.b ? (const uint8_t *) cols[i].v.b + at * tpq_values_size(w->defs[i].type) : NULL;
             if (chunk_append(&w->chunks[i], &v, n, w->rows, err) < 0)
             {
                 w->failed = true;
