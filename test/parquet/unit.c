@@ -411,6 +411,51 @@ test_known_file(void)
     free(t.cols[0].v.i64);
 }
 
+/* A chunk whose first page holds only NULLs keeps its dictionary for the
+ * repeated values after it (the first page decides nothing). */
+static void
+test_null_first_page(void)
+{
+    tbl t;
+    tbl_col *c;
+    uint8_t *file;
+    size_t len, i;
+    tpq_err err;
+    int dict = -1;
+
+    memset(&t, 0, sizeof(t));
+    tpq_write_options_init(&t.opt);
+    t.name = "nulls_first";
+    t.nrows = 30000;
+    t.opt.page_rows = 1000;
+    c = &t.cols[t.ncols++];
+    c->def = (tpq_column_def) {"addr", TPQ_BYTES, 1, 0, TPQ_DICT_AUTO};
+    c->nulls = calloc(t.nrows, 1);
+    c->v.bytes = calloc(t.nrows, sizeof(tpq_bytes));
+    for (i = 0; i < t.nrows; i++)
+    {
+        c->nulls[i] = i < 2500;
+        c->v.bytes[i].ptr = (const uint8_t *) "0123456789abcdefghij" + i % 7;
+        c->v.bytes[i].len = 13;
+    }
+    if (tbl_write_mem(&t, &file, &len, &err) == 0)
+    {
+        mem_src m = {file, len};
+        tpq_source src = mem_source(&m);
+        tpq_reader *r = tpq_reader_open(&src, NULL, NULL, &err);
+
+        if (r)
+        {
+            dict = tpq_reader_chunk(r, 0, 0)->dictionary;
+            tpq_reader_close(r);
+        }
+        free(file);
+    }
+    check(dict == 1, "writer: NULL-only first pages do not turn the dictionary off", err.msg);
+    free(c->nulls);
+    free(c->v.bytes);
+}
+
 /* ------------------------------------------------- allocator contract */
 
 typedef struct counting
@@ -596,6 +641,7 @@ main(void)
     test_truncate();
     test_writer_errors();
     test_known_file();
+    test_null_first_page();
     test_allocator();
     test_memory_bound();
     printf("%d passed, %d failed\n", ntest - nfail, nfail);

@@ -498,9 +498,10 @@ chunk_flush_page(tpq_chunk *c, tpq_err *err)
 
     if (c->page_rows == 0)
         return 0;
-    if (c->dict_on && !c->dict_checked && dict_check(c, err) < 0)
+    /* a page of NULLs says nothing about the dictionary: check a later one */
+    if (c->dict_on && !c->dict_checked && c->idx.len > 0 && dict_check(c, err) < 0)
         return -1;
-    dict_page = c->dict_on;
+    dict_page = c->dict_on && c->ndict > 0;
     tpq_buf_reset(s);
     if (c->def.nullable)
     {
@@ -533,6 +534,8 @@ chunk_flush_page(tpq_chunk *c, tpq_err *err)
     }
     else if (tpq_buf_put(s, c->plain.data, c->plain.len) < 0)
         goto oom;
+    if (!dict_page)
+        c->plain_used = true;
 
     memset(&h, 0, sizeof(h));
     h.type = PQ_PAGE_DATA;
