@@ -603,10 +603,44 @@ pq_read_file_meta(tpq_tr *r, tpq_arena *a, pq_file_meta *m)
     return 0;
 }
 
+/* A struct whose fields of interest are all required i32s: field ids[k]
+ * goes to *dst[k]; other fields are skipped; a missing one is an error. */
+static int
+read_i32_struct(tpq_tr *r, int type, const char *name, const int16_t *ids, int32_t *const *dst, int n)
+{
+    int fail_ = 0, ft, k;
+    unsigned seen = 0;
+
+    if (tr_struct_enter(r, type) < 0)
+        return -1;
+    FOR_FIELDS(r, id, ft)
+    {
+        for (k = 0; k < n && ids[k] != id; k++)
+            ;
+        if (k < n)
+        {
+            if (tr_i32(r, ft, dst[k]) < 0)
+                return -1;
+            seen |= 1u << k;
+        }
+        else if (tr_skip(r, ft) < 0)
+            return -1;
+    }
+    if (fail_)
+        return -1;
+    if (seen != (1u << n) - 1)
+        return tr_fail(r, "%s lacks a required field", name);
+    return 0;
+}
+
 int
 pq_read_page_header(tpq_tr *r, pq_page_header *h)
 {
-    int fail_ = 0, ft, ft2;
+    static const int16_t data_ids[] = {1, 2, 3, 4}, dict_ids[] = {1, 2};
+    int32_t *const page_dst[] = {&h->type, &h->uncompressed_size, &h->compressed_size};
+    int32_t *const data_dst[] = {&h->num_values, &h->encoding, &h->def_encoding, &h->rep_encoding};
+    int32_t *const dict_dst[] = {&h->dict_num_values, &h->dict_encoding};
+    int fail_ = 0, ft;
     unsigned seen = 0;
 
     memset(h, 0, sizeof(*h));
@@ -615,65 +649,25 @@ pq_read_page_header(tpq_tr *r, pq_page_header *h)
         return -1;
     FOR_FIELDS(r, id, ft)
     {
-        int rc = 0;
+        int rc;
 
-        switch (id)
+        if (id >= 1 && id <= 3)
         {
-            case 1: rc = tr_i32(r, ft, &h->type); seen |= 1; break;
-            case 2: rc = tr_i32(r, ft, &h->uncompressed_size); seen |= 2; break;
-            case 3: rc = tr_i32(r, ft, &h->compressed_size); seen |= 4; break;
-            case 5:
-                {
-                    unsigned dseen = 0;
-
-                    h->has_data = true;
-                    if (tr_struct_enter(r, ft) < 0)
-                        return -1;
-                    FOR_FIELDS(r, id2, ft2)
-                    {
-                        switch (id2)
-                        {
-                            case 1: rc = tr_i32(r, ft2, &h->num_values); dseen |= 1; break;
-                            case 2: rc = tr_i32(r, ft2, &h->encoding); dseen |= 2; break;
-                            case 3: rc = tr_i32(r, ft2, &h->def_encoding); dseen |= 4; break;
-                            case 4: rc = tr_i32(r, ft2, &h->rep_encoding); dseen |= 8; break;
-                            default: rc = tr_skip(r, ft2); break;
-                        }
-                        if (rc < 0)
-                            return -1;
-                    }
-                    if (fail_)
-                        return -1;
-                    if (dseen != 15)
-                        return tr_fail(r, "DataPageHeader lacks a required field");
-                    break;
-                }
-            case 7:
-                {
-                    unsigned dseen = 0;
-
-                    h->has_dict = true;
-                    if (tr_struct_enter(r, ft) < 0)
-                        return -1;
-                    FOR_FIELDS(r, id2, ft2)
-                    {
-                        switch (id2)
-                        {
-                            case 1: rc = tr_i32(r, ft2, &h->dict_num_values); dseen |= 1; break;
-                            case 2: rc = tr_i32(r, ft2, &h->dict_encoding); dseen |= 2; break;
-                            default: rc = tr_skip(r, ft2); break;
-                        }
-                        if (rc < 0)
-                            return -1;
-                    }
-                    if (fail_)
-                        return -1;
-                    if (dseen != 3)
-                        return tr_fail(r, "DictionaryPageHeader lacks a required field");
-                    break;
-                }
-            default: rc = tr_skip(r, ft); break;
+            rc = tr_i32(r, ft, page_dst[id - 1]);
+            seen |= 1u << (id - 1);
         }
+        else if (id == 5)
+        {
+            h->has_data = true;
+            rc = read_i32_struct(r, ft, "DataPageHeader", data_ids, data_dst, 4);
+        }
+        else if (id == 7)
+        {
+            h->has_dict = true;
+            rc = read_i32_struct(r, ft, "DictionaryPageHeader", dict_ids, dict_dst, 2);
+        }
+        else
+            rc = tr_skip(r, ft);
         if (rc < 0)
             return -1;
     }
