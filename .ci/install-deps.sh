@@ -16,7 +16,7 @@ packages=(
   build-essential clang llvm libclang-rt-14-dev
   postgresql-15 postgresql-server-dev-15 postgresql-contrib
   libpq-dev libjansson-dev libcurl4-openssl-dev libyaml-dev libmicrohttpd-dev
-  libseccomp-dev
+  libseccomp-dev libzstd-dev
   # test, bench and demo tools: TAP (prove, IPC::Run), the UDF sandbox and
   # its languages (Python; Rust for the example UDF; Node below), pgbouncer,
   # the scripts' HTTP client (anvil_start, the fault proxies), ps, ss (free

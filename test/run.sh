@@ -7,7 +7,7 @@
 # `postgres` user in a scratch directory that user owns (the checkout may sit
 # where that user cannot write, or even read).
 #
-#   test/run.sh [suite ...]     suites: deps regress isolation tap worker gateway chain cron fuzz (default: all)
+#   test/run.sh [suite ...]     suites: deps regress isolation tap worker gateway chain cron fuzz parquet (default: all)
 #   TRACE_FUZZ_SECONDS          how long the fuzz suite runs (default 30)
 set -uo pipefail
 
@@ -15,7 +15,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 bindir=$(/usr/lib/postgresql/15/bin/pg_config --bindir)
 pgxs=$(/usr/lib/postgresql/15/bin/pg_config --pkglibdir)/pgxs
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(deps regress isolation tap worker gateway chain cron fuzz)
+[ ${#suites[@]} -gt 0 ] || suites=(deps regress isolation tap worker gateway chain cron fuzz parquet)
 
 # The unprivileged user, and a scratch copy of the tests it can write in.
 if [ "$(id -u)" -eq 0 ]; then
@@ -135,6 +135,11 @@ for suite in "${suites[@]}"; do
       bash "$here/test/fuzz/run.sh" "${TRACE_FUZZ_SECONDS:-30}" 2>&1 | tail -n 40 | tee "$work/out/fuzz.log"
       rc=${PIPESTATUS[0]}
       if [ "$rc" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); failed_names+=(fuzz); fi
+      ;;
+    parquet)
+      # worker/parquet: unit tests, conformance through DuckDB, hyparquet and
+      # parquet-wasm (npm, into .cache/npm), hostile files, a short fuzz run.
+      FUZZ_SECONDS=${TRACE_PARQUET_FUZZ_SECONDS:-20} run_checkout_suite parquet bash "$here/test/parquet/run.sh"
       ;;
     *)
       echo "unknown suite $suite" >&2; failed=$((failed + 1)); failed_names+=("$suite")
