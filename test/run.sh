@@ -100,7 +100,7 @@ for suite in "${suites[@]}"; do
     gateway)
       # trace-rpc-gateway: unit tests, a short fuzz run, then the real gateway
       # in front of anvil and a fault-injecting proxy (loopback; runs from the
-      # checkout: builds worker/trace-rpc-gateway, installs anvil into .cache/npm).
+      # checkout: builds worker/bin/trace-rpc-gateway, installs anvil into .cache/npm).
       echo "=== gateway"
       FUZZ_SECONDS=${TRACE_GATEWAY_FUZZ_SECONDS:-10} bash "$here/test/gateway/run.sh" 2>&1 | tee "$work/out/gateway.log"
       rc=${PIPESTATUS[0]}

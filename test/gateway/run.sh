@@ -14,7 +14,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 . "$root/test/lib/anvil.sh"
-GW_BIN=${TRACE_GATEWAY_BIN:-$root/worker/trace-rpc-gateway}   # e.g. a sanitizer build
+GW_BIN=${TRACE_GATEWAY_BIN:-$root/worker/bin/trace-rpc-gateway}   # e.g. a sanitizer build
 scratch=$(mktemp -d /tmp/trace-gateway-test.XXXXXX)
 ANVIL_LOG_DIR=$scratch
 MARKER="gwsecret$RANDOM$$marker"     # the credential that must never leak
@@ -77,18 +77,15 @@ fi
 ok "trace-rpc-gateway builds -Wall -Wextra -Werror"
 
 say "unit tests"
-W=$root/worker
-if cc -O1 -g -std=gnu11 -Wall -Wextra -Werror -Wshadow -pthread -I"$W" -o "$scratch/test_gateway" \
-    "$here/test_gateway.c" "$W/rpc.c" "$W/rpc_match.c" "$W/rpc_scan.c" "$W/gateway_config.c" "$W/gateway_config_file.c" "$W/conf.c" "$W/gateway_secrets.c" "$W/gateway_rate.c" "$W/log.c" "$W/util.c" \
-    -ljansson -lcurl -lm 2>"$scratch/unit-build.log"; then
-  "$scratch/test_gateway" >"$scratch/unit.log" 2>&1
+if make -s -C "$root/worker" tests/test_gateway >"$scratch/unit-build.log" 2>&1; then
+  "$root/worker/tests/test_gateway" >"$scratch/unit.log" 2>&1
   urc=$?
   grep -E '^(ok|not ok) ' "$scratch/unit.log" | sed -E 's/^(ok|not ok) [0-9]+ - /\1 - unit: /'
   passed=$((passed + $(grep -c '^ok ' "$scratch/unit.log")))
   failed=$((failed + $(grep -c '^not ok ' "$scratch/unit.log")))
   [ "$urc" -ne 0 ] && ! grep -q '^not ok ' "$scratch/unit.log" && not_ok "unit tests exit 0"
 else
-  not_ok "unit tests build" "$(head -5 "$scratch/unit-build.log")"
+  not_ok "unit tests build" "$(tail -5 "$scratch/unit-build.log")"
 fi
 
 secs=${FUZZ_SECONDS:-10}
@@ -101,8 +98,8 @@ if [ "$secs" -gt 0 ] && command -v clang >/dev/null 2>&1; then
   # found by this fuzzer: valid JSON answers with numbers jansson cannot hold
   printf '%s' '{"jsonrpc":"2.0","id":1,"result":1e999}' >"$scratch/fuzz/corpus/big-real"
   printf '%s' '[{"jsonrpc":"2.0","id":3,"result":123456789012345678901234567890},{"jsonrpc":"2.0","id":1,"result":0},{"jsonrpc":"2.0","id":"a","result":0}]' >"$scratch/fuzz/corpus/big-int"
-  if clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Wall -I"$W" \
-       -o "$scratch/fuzz/fuzz_rpc" "$here/fuzz_rpc.c" "$W/rpc.c" "$W/rpc_match.c" "$W/rpc_scan.c" "$W/util.c" -ljansson 2>"$scratch/fuzz/build.log"; then
+  if make -s -C "$root/worker" tests/fuzz_jsonrpc >"$scratch/fuzz/build.log" 2>&1 &&
+     cp "$root/worker/tests/fuzz_jsonrpc" "$scratch/fuzz/fuzz_rpc"; then
     (cd "$scratch/fuzz" && ./fuzz_rpc -max_total_time="$secs" -max_len=8192 -timeout=5 -rss_limit_mb=1024 \
        -artifact_prefix="$scratch/fuzz/" corpus) >"$scratch/fuzz/fuzz.log" 2>&1
     if [ $? -eq 0 ]; then

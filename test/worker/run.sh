@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the trace-worker suites: the unit tests (worker/tests), then every
+# Runs the trace-worker suites: the unit tests (worker/tests/test_worker.c), then every
 # end-to-end script in this directory, each against its own private
 # cluster.  Prints each script's "ok"/"not ok" lines and closes with
 # "N passed, N failed".  Builds the worker first if needed.

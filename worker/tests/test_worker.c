@@ -10,30 +10,12 @@
 #include "protocol.h"
 #include "util.h"
 
+#include "tap.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static int passed, failed;
-
-#define CHECK(cond, name)                                                       \
-    do {                                                                        \
-        if (cond) {                                                             \
-            passed++;                                                           \
-            printf("ok %d - %s\n", passed + failed, name);                      \
-        } else {                                                                \
-            failed++;                                                           \
-            printf("not ok %d - %s (%s:%d: %s)\n", passed + failed, name,       \
-                   __FILE__, __LINE__, #cond);                                  \
-        }                                                                       \
-    } while (0)
-
-static int
-contains(const char *hay, const char *needle)
-{
-    return hay && strstr(hay, needle) != NULL;
-}
 
 /* ---- durations and sizes --------------------------------------------- */
 
@@ -419,6 +401,5 @@ main(void)
     test_config();
     test_lines();
     test_stream();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return tap_done();
 }

@@ -24,8 +24,8 @@
 #include <stdint.h>
 
 #include "gateway.h"
-#include "http.h"
-#include "rpc.h"
+#include "http_client.h"
+#include "jsonrpc.h"
 
 #define GW_LAT_NBUCKETS 14
 extern const double gw_latency_bounds[GW_LAT_NBUCKETS];   /* seconds; +Inf implied */

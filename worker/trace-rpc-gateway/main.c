@@ -48,7 +48,7 @@
 #include <unistd.h>
 
 #include "gateway.h"
-#include "gateway_upstream.h"
+#include "upstream.h"
 #include "log.h"
 #include "util.h"
 

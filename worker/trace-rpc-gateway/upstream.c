@@ -24,7 +24,7 @@
  * cause; never a URL (gw_log masks credentials besides).
  */
 #define _GNU_SOURCE
-#include "gateway_upstream.h"
+#include "upstream.h"
 
 #include <errno.h>
 #include <stdio.h>

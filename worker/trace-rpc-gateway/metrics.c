@@ -9,7 +9,7 @@
  * the cardinality) and URL hosts: never a path, a query or a credential.
  */
 #define _GNU_SOURCE
-#include "gateway_upstream.h"
+#include "upstream.h"
 
 #include <stdarg.h>
 #include <stdio.h>

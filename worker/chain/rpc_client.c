@@ -10,7 +10,7 @@
 #define _GNU_SOURCE
 #include "rpc_client.h"
 
-#include "http.h"
+#include "http_client.h"
 #include "log.h"
 #include "util.h"
 

@@ -36,7 +36,7 @@
  */
 #define _GNU_SOURCE
 #include "config.h"
-#include "listener.h"
+#include "listen.h"
 #include "log.h"
 #include "operator.h"
 #include "pgconn.h"

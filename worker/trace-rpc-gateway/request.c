@@ -14,7 +14,7 @@
  * a partial answer.
  */
 #define _GNU_SOURCE
-#include "gateway_upstream.h"
+#include "upstream.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,13 +40,13 @@ gw_count_status(gw_runtime *rt, int status)
 static int
 array_inner(const char *t, size_t n, const char **in, size_t *inlen)
 {
-    size_t a = rpc_scan_ws(t, n, 0), b = n;
+    size_t a = json_scan_ws(t, n, 0), b = n;
 
     while (b > a && (t[b - 1] == ' ' || t[b - 1] == '\n' || t[b - 1] == '\r' || t[b - 1] == '\t'))
         b--;
     if (b - a < 2 || t[a] != '[' || t[b - 1] != ']')
         return -1;
-    a = rpc_scan_ws(t, b - 1, a + 1);
+    a = json_scan_ws(t, b - 1, a + 1);
     *in = t + a;
     *inlen = b - 1 - a;
     return 0;

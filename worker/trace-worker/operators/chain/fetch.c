@@ -17,7 +17,7 @@
  * that is read given twice.  A failure names the block and what was wrong.
  */
 #define _GNU_SOURCE
-#include "op_chain.h"
+#include "chain.h"
 
 #include "log.h"
 #include "util.h"

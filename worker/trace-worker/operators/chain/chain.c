@@ -8,7 +8,7 @@
  * after a check that they are plain qualified names.
  */
 #define _GNU_SOURCE
-#include "op_chain.h"
+#include "chain.h"
 
 #include "log.h"
 #include "util.h"

@@ -2,7 +2,7 @@
  * listener.c: LISTEN trace_wakeup with reconnect (see listener.h).
  */
 #define _GNU_SOURCE
-#include "listener.h"
+#include "listen.h"
 
 #include "log.h"
 #include "util.h"

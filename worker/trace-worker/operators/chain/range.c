@@ -20,7 +20,7 @@
  * transaction of the last piece.
  */
 #define _GNU_SOURCE
-#include "op_chain.h"
+#include "chain.h"
 
 #include "log.h"
 #include "util.h"

@@ -30,7 +30,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "gateway_rate.h"
+#include "rate.h"
 
 #define GW_MAX_PROVIDERS   64
 #define GW_MAX_URLS        16

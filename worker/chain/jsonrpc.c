@@ -13,7 +13,7 @@
  * a malloc'd string; on failure nothing is left allocated.
  */
 #define _GNU_SOURCE
-#include "rpc.h"
+#include "jsonrpc.h"
 
 #include <ctype.h>
 #include <stdio.h>

@@ -12,7 +12,7 @@
  * Error texts give byte offsets, never the body's bytes.
  */
 #define _GNU_SOURCE
-#include "rpc.h"
+#include "jsonrpc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +37,7 @@ typedef struct resp_spans {
 static int
 scan_response(const char *s, size_t n, size_t *pos, resp_spans *r, int *syntax, const char **why)
 {
-    size_t p = rpc_scan_ws(s, n, *pos);
+    size_t p = json_scan_ws(s, n, *pos);
 
     memset(r, 0, sizeof(*r));
     *syntax = 1;
@@ -48,7 +48,7 @@ scan_response(const char *s, size_t n, size_t *pos, resp_spans *r, int *syntax, 
         return -1;
     }
     r->start = p;
-    p = rpc_scan_ws(s, n, p + 1);
+    p = json_scan_ws(s, n, p + 1);
     if (p < n && s[p] == '}')
         p++;
     else
@@ -56,12 +56,12 @@ scan_response(const char *s, size_t n, size_t *pos, resp_spans *r, int *syntax, 
             char key[8];
             size_t klen, vstart, *off = NULL, *len = NULL;
 
-            p = rpc_scan_ws(s, n, p);
+            p = json_scan_ws(s, n, p);
             if (p >= n || s[p] != '"') {
                 *why = "an object key was expected";
                 goto fail;
             }
-            if (rpc_scan_string(s, n, &p, key, sizeof key, &klen, why) < 0)
+            if (json_scan_string(s, n, &p, key, sizeof key, &klen, why) < 0)
                 goto fail;
             if (klen == 7 && memcmp(key, "jsonrpc", 7) == 0) {
                 off = &r->jsonrpc_off;
@@ -76,13 +76,13 @@ scan_response(const char *s, size_t n, size_t *pos, resp_spans *r, int *syntax, 
                 off = &r->error_off;
                 len = &r->error_len;
             }
-            p = rpc_scan_ws(s, n, p);
+            p = json_scan_ws(s, n, p);
             if (p >= n || s[p] != ':') {
                 *why = "':' was expected";
                 goto fail;
             }
-            vstart = p = rpc_scan_ws(s, n, p + 1);
-            if (rpc_scan_value(s, n, &p, why) < 0)
+            vstart = p = json_scan_ws(s, n, p + 1);
+            if (json_scan_value(s, n, &p, why) < 0)
                 goto fail;
             if (off != NULL) {
                 if (*len != 0) {
@@ -95,7 +95,7 @@ scan_response(const char *s, size_t n, size_t *pos, resp_spans *r, int *syntax, 
                 *off = vstart;
                 *len = p - vstart;
             }
-            p = rpc_scan_ws(s, n, p);
+            p = json_scan_ws(s, n, p);
             if (p < n && s[p] == ',') {
                 p++;
                 continue;
@@ -177,7 +177,7 @@ rpc_match_response(const char *body, size_t len, json_t *const *ids, int n, int 
                    rpc_reply *answers, int *in_order, char *err, size_t errlen)
 {
     const char *why = NULL;
-    size_t p = rpc_scan_ws(body, len, 0);
+    size_t p = json_scan_ws(body, len, 0);
     resp_spans *spans = NULL;
     json_t **errors = NULL;
     int *slot = NULL;
@@ -198,9 +198,9 @@ rpc_match_response(const char *body, size_t len, json_t *const *ids, int n, int 
                     syntax ? "response is not valid JSON" : "invalid JSON-RPC response", why, p);
             return RPC_MATCH_BAD_JSON;
         }
-        if (rpc_scan_ws(body, len, p) != len) {
+        if (json_scan_ws(body, len, p) != len) {
             set_err(err, errlen, "response is not valid JSON: text after the JSON value at byte %zu",
-                    rpc_scan_ws(body, len, p));
+                    json_scan_ws(body, len, p));
             return RPC_MATCH_BAD_JSON;
         }
         if (check_response(body, &r, &id, &error, &why) < 0) {
@@ -244,7 +244,7 @@ single_done:
         /* Scan it all first: bad JSON is reported as such. */
         size_t ep;
 
-        if (rpc_scan_document(body, len, &ep, &why) < 0)
+        if (json_scan_document(body, len, &ep, &why) < 0)
             set_err(err, errlen, "response is not valid JSON: %s at byte %zu", why, ep);
         else
             set_err(err, errlen, "invalid JSON-RPC response: a single request was answered with an array");
@@ -259,7 +259,7 @@ single_done:
     }
     for (int k = 0; k < n; k++)
         slot[k] = -1;
-    p = rpc_scan_ws(body, len, p + 1);
+    p = json_scan_ws(body, len, p + 1);
     if (p < len && body[p] == ']')
         p++;
     else
@@ -307,7 +307,7 @@ single_done:
                 json_decref(id);
                 json_decref(error);
             }
-            p = rpc_scan_ws(body, len, p);
+            p = json_scan_ws(body, len, p);
             if (p < len && body[p] == ',') {
                 p++;
                 continue;
@@ -319,9 +319,9 @@ single_done:
             set_err(err, errlen, "response is not valid JSON: ',' or ']' was expected at byte %zu", p);
             goto done;
         }
-    if (rpc_scan_ws(body, len, p) != len) {
+    if (json_scan_ws(body, len, p) != len) {
         set_err(err, errlen, "response is not valid JSON: text after the JSON value at byte %zu",
-                rpc_scan_ws(body, len, p));
+                json_scan_ws(body, len, p));
         goto done;
     }
     if (idfail) {

@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rpc.h"
-#include "rpc_scan.h"
+#include "jsonrpc.h"
+#include "json_scan.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -35,7 +35,7 @@ differential(const char *s, size_t n)
     json_t *j = json_loadb(s, n, JSON_DECODE_ANY, &je);
     size_t ep;
     const char *why;
-    int ours = rpc_scan_document(s, n, &ep, &why) == 0;
+    int ours = json_scan_document(s, n, &ep, &why) == 0;
 
     /* jansson stops at a NUL byte after the value; JSON does not allow it. */
     if (j != NULL && !ours && !(ep < n && s[ep] == '\0')) {
@@ -88,7 +88,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             const char *why;
             char *out = rpc_dump_response(&req, &len);
 
-            if (out == NULL || rpc_scan_document(out, len, &ep, &why) != 0)
+            if (out == NULL || json_scan_document(out, len, &ep, &why) != 0)
                 abort();
             free(out);
         }
@@ -112,7 +112,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     size_t ep;
                     const char *why;
 
-                    if (rpc_scan_document(answers[k].text, answers[k].len, &ep, &why) != 0)
+                    if (json_scan_document(answers[k].text, answers[k].len, &ep, &why) != 0)
                         abort();
                     rpc_reply_free(&answers[k]);
                     continue;

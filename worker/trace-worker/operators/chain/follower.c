@@ -36,7 +36,7 @@
  * retracted: true} for final blocks a reorg orphaned.
  */
 #define _GNU_SOURCE
-#include "op_chain.h"
+#include "chain.h"
 
 #include "log.h"
 #include "util.h"

@@ -3,7 +3,7 @@
  * jitter, and URL health scores (see gateway_rate.h for the model).
  * Pure functions of their arguments and the time passed in.
  */
-#include "gateway_rate.h"
+#include "rate.h"
 
 #include <math.h>
 #include <stddef.h>

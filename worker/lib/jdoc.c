@@ -8,7 +8,7 @@
  */
 #include "jdoc.h"
 
-#include "rpc_scan.h"
+#include "json_scan.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -57,7 +57,7 @@ parse_string(jdoc *d, size_t *pos, const char **why)
     size_t p = *pos;
     int escaped, i;
 
-    if (rpc_scan_string_span(d->text, d->len, &p, &escaped, why) < 0) {
+    if (json_scan_string_span(d->text, d->len, &p, &escaped, why) < 0) {
         *pos = p;
         return -1;
     }
@@ -84,7 +84,7 @@ parse_scalar(jdoc *d, size_t *pos, const char **why)
     int i;
 
     if (s[p] == '-' || (s[p] >= '0' && s[p] <= '9')) {
-        if (rpc_scan_number(s, d->len, &p, why) < 0) {
+        if (json_scan_number(s, d->len, &p, why) < 0) {
             *pos = p;
             return -1;
         }
@@ -119,7 +119,7 @@ parse_scalar(jdoc *d, size_t *pos, const char **why)
 static int
 parse_key(jdoc *d, size_t *pos, const char **why)
 {
-    size_t p = rpc_scan_ws(d->text, d->len, *pos);
+    size_t p = json_scan_ws(d->text, d->len, *pos);
 
     if (p >= d->len || d->text[p] != '"') {
         *why = "an object key was expected";
@@ -130,7 +130,7 @@ parse_key(jdoc *d, size_t *pos, const char **why)
         *pos = p;
         return -1;
     }
-    p = rpc_scan_ws(d->text, d->len, p);
+    p = json_scan_ws(d->text, d->len, p);
     if (p >= d->len || d->text[p] != ':') {
         *why = "':' was expected";
         *pos = p;
@@ -156,7 +156,7 @@ parse_doc(jdoc *d, const char *text, size_t len, char *err, size_t errlen)
         return fail(err, errlen, 0, "document too large");
     for (;;) {
         /* a value starts here */
-        p = rpc_scan_ws(text, len, p);
+        p = json_scan_ws(text, len, p);
         if (p >= len)
             goto bad_end;
         if (text[p] == '{' || text[p] == '[') {
@@ -167,7 +167,7 @@ parse_doc(jdoc *d, const char *text, size_t len, char *err, size_t errlen)
             if (depth == JDOC_MAX_DEPTH)
                 return fail(err, errlen, p, "nested too deeply");
             stack[depth++] = (uint32_t) i;
-            p = rpc_scan_ws(text, len, p + 1);
+            p = json_scan_ws(text, len, p + 1);
             if (p < len && text[p] == (d->tok[i].type == JT_OBJECT ? '}' : ']'))
                 goto close;
             if (d->tok[i].type == JT_OBJECT && parse_key(d, &p, &why) < 0)
@@ -181,7 +181,7 @@ parse_doc(jdoc *d, const char *text, size_t len, char *err, size_t errlen)
             jtok *c;
 
             if (depth == 0) {
-                p = rpc_scan_ws(text, len, p);
+                p = json_scan_ws(text, len, p);
                 if (p != len)
                     return fail(err, errlen, p, "text after the JSON value");
                 d->tok[0].next = d->ntok;
@@ -189,7 +189,7 @@ parse_doc(jdoc *d, const char *text, size_t len, char *err, size_t errlen)
             }
             c = &d->tok[stack[depth - 1]];
             c->count++;
-            p = rpc_scan_ws(text, len, p);
+            p = json_scan_ws(text, len, p);
             if (p < len && text[p] == ',') {
                 p++;
                 if (c->type == JT_OBJECT && parse_key(d, &p, &why) < 0)
@@ -210,7 +210,7 @@ close:
             p++;
             if (depth > 0)
                 continue;       /* the container is a value of its parent */
-            p = rpc_scan_ws(text, len, p);
+            p = json_scan_ws(text, len, p);
             if (p != len)
                 return fail(err, errlen, p, "text after the JSON value");
             return 0;
@@ -330,14 +330,14 @@ jdoc_str_copy(const jdoc *d, int i, char *out, size_t outlen)
     if (jdoc_type(d, i) != JT_STRING || outlen == 0)
         return -1;
     pos = d->tok[i].start - 1;          /* the opening quote */
-    if (rpc_scan_string(d->text, d->len, &pos, out, outlen - 1, &n, &why) < 0)
+    if (json_scan_string(d->text, d->len, &pos, out, outlen - 1, &n, &why) < 0)
         return -1;                      /* cannot happen: it was checked */
     if (n == (size_t) -1) {             /* did not fit: take what fits */
         size_t full = 0;
         char *tmp = malloc(d->tok[i].len + 1);
 
         pos = d->tok[i].start - 1;
-        if (tmp == NULL || rpc_scan_string(d->text, d->len, &pos, tmp, d->tok[i].len, &full,
+        if (tmp == NULL || json_scan_string(d->text, d->len, &pos, tmp, d->tok[i].len, &full,
                                            &why) < 0) {
             free(tmp);
             out[0] = '\0';

@@ -10,8 +10,8 @@
  * Redirects are never followed and only http and https are spoken.
  * Errors never include the URL's userinfo or query: callers pass a label.
  */
-#ifndef TRACE_HTTP_H
-#define TRACE_HTTP_H
+#ifndef TRACE_HTTP_CLIENT_H
+#define TRACE_HTTP_CLIENT_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -8,36 +8,18 @@
  */
 #define _GNU_SOURCE
 #include "gateway.h"
-#include "gateway_rate.h"
+#include "rate.h"
 #include "log.h"
-#include "rpc.h"
-#include "rpc_scan.h"
+#include "jsonrpc.h"
+#include "json_scan.h"
 #include "util.h"
 
 #include <math.h>
+#include "tap.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int passed, failed;
-
-#define CHECK(cond, name)                                                       \
-    do {                                                                        \
-        if (cond) {                                                             \
-            passed++;                                                           \
-            printf("ok %d - %s\n", passed + failed, name);                      \
-        } else {                                                                \
-            failed++;                                                           \
-            printf("not ok %d - %s (%s:%d: %s)\n", passed + failed, name,       \
-                   __FILE__, __LINE__, #cond);                                  \
-        }                                                                       \
-    } while (0)
-
-static int
-contains(const char *hay, const char *needle)
-{
-    return hay != NULL && strstr(hay, needle) != NULL;
-}
 
 /* ---- JSON-RPC requests ------------------------------------------------- */
 
@@ -131,7 +113,7 @@ doc_ok(const char *s)
     size_t ep;
     const char *why;
 
-    return rpc_scan_document(s, strlen(s), &ep, &why) == 0;
+    return json_scan_document(s, strlen(s), &ep, &why) == 0;
 }
 
 static void
@@ -148,7 +130,7 @@ test_scanner(void)
         "\"\x01\"", "\"\xc0\xaf\"", "\"\xed\xa0\x80\"", "\"\xf4\x90\x80\x80\"", "\"\xe2\x82\"", "{} x",
         "[1] [2]", "'a'", "{\"a\":1 \"b\":2}", "\"abc",
     };
-    char deep[2 * RPC_SCAN_MAX_DEPTH + 8];
+    char deep[2 * JSON_SCAN_MAX_DEPTH + 8];
     char out[16];
     size_t pos = 0, outn;
     const char *why;
@@ -167,15 +149,15 @@ test_scanner(void)
             all = 0;
         }
     CHECK(all, "the scanner refuses invalid JSON, bad UTF-8, bad escapes, lone surrogates, NUL");
-    memset(deep, '[', RPC_SCAN_MAX_DEPTH + 1);
-    memset(deep + RPC_SCAN_MAX_DEPTH + 1, ']', RPC_SCAN_MAX_DEPTH + 1);
-    deep[2 * RPC_SCAN_MAX_DEPTH + 2] = '\0';
+    memset(deep, '[', JSON_SCAN_MAX_DEPTH + 1);
+    memset(deep + JSON_SCAN_MAX_DEPTH + 1, ']', JSON_SCAN_MAX_DEPTH + 1);
+    deep[2 * JSON_SCAN_MAX_DEPTH + 2] = '\0';
     CHECK(!doc_ok(deep), "nesting deeper than the limit is refused");
-    memset(deep, '[', RPC_SCAN_MAX_DEPTH);
-    memset(deep + RPC_SCAN_MAX_DEPTH, ']', RPC_SCAN_MAX_DEPTH);
-    deep[2 * RPC_SCAN_MAX_DEPTH] = '\0';
+    memset(deep, '[', JSON_SCAN_MAX_DEPTH);
+    memset(deep + JSON_SCAN_MAX_DEPTH, ']', JSON_SCAN_MAX_DEPTH);
+    deep[2 * JSON_SCAN_MAX_DEPTH] = '\0';
     CHECK(doc_ok(deep), "nesting up to the limit is accepted");
-    CHECK(rpc_scan_string("\"\\u0069d\"", 9, &pos, out, sizeof out, &outn, &why) == 0 && outn == 2 &&
+    CHECK(json_scan_string("\"\\u0069d\"", 9, &pos, out, sizeof out, &outn, &why) == 0 && outn == 2 &&
               memcmp(out, "id", 2) == 0 && pos == 9,
           "strings are decoded (keys compare by value)");
 }
@@ -634,6 +616,5 @@ main(void)
     test_config();
     test_rate();
     test_health();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return tap_done();
 }

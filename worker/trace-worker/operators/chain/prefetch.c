@@ -22,7 +22,7 @@
  * written.
  */
 #define _GNU_SOURCE
-#include "op_chain.h"
+#include "chain.h"
 
 #include "log.h"
 #include "util.h"

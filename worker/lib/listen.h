@@ -7,8 +7,8 @@
  * (re)connect the caller claims at once, because notifications sent while
  * it was not listening are gone; the slow poll covers the rest.
  */
-#ifndef TRACE_LISTENER_H
-#define TRACE_LISTENER_H
+#ifndef TRACE_LISTEN_H
+#define TRACE_LISTEN_H
 
 #include "pgconn.h"
 

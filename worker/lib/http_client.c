@@ -6,7 +6,7 @@
  * callback refuses bytes past max_response_bytes, which makes libcurl abort
  * the transfer with CURLE_WRITE_ERROR; that is reported as "too large".
  */
-#include "http.h"
+#include "http_client.h"
 
 #include <curl/curl.h>
 #include <pthread.h>

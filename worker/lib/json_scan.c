@@ -1,10 +1,10 @@
 /*
  * rpc_scan.c: the validating JSON scanner (see rpc_scan.h for what it
  * accepts).  Recursive descent over a byte buffer; nothing is allocated;
- * recursion is bounded by RPC_SCAN_MAX_DEPTH (a few dozen bytes of stack
+ * recursion is bounded by JSON_SCAN_MAX_DEPTH (a few dozen bytes of stack
  * per level).  test/gateway/fuzz_rpc.c checks it against jansson.
  */
-#include "rpc_scan.h"
+#include "json_scan.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -20,7 +20,7 @@
     } while (0)
 
 size_t
-rpc_scan_ws(const char *s, size_t n, size_t pos)
+json_scan_ws(const char *s, size_t n, size_t pos)
 {
     while (pos < n && (s[pos] == ' ' || s[pos] == '\n' || s[pos] == '\r' || s[pos] == '\t'))
         pos++;
@@ -149,8 +149,8 @@ skip_plain(const unsigned char *u, size_t n, size_t p)
     return p;
 }
 
-/* The string scanner behind rpc_scan_string and rpc_scan_string_span:
- * out as rpc_scan_string's; *escapes counts backslash escapes. */
+/* The string scanner behind json_scan_string and json_scan_string_span:
+ * out as json_scan_string's; *escapes counts backslash escapes. */
 static int
 scan_string(const char *s, size_t n, size_t *pos, char *out, size_t outlen, size_t *outn,
             size_t *escapes, const char **why)
@@ -245,7 +245,7 @@ scan_string(const char *s, size_t n, size_t *pos, char *out, size_t outlen, size
 }
 
 int
-rpc_scan_string(const char *s, size_t n, size_t *pos, char *out, size_t outlen, size_t *outn,
+json_scan_string(const char *s, size_t n, size_t *pos, char *out, size_t outlen, size_t *outn,
                 const char **why)
 {
     size_t escapes;
@@ -254,7 +254,7 @@ rpc_scan_string(const char *s, size_t n, size_t *pos, char *out, size_t outlen, 
 }
 
 int
-rpc_scan_string_span(const char *s, size_t n, size_t *pos, int *escaped, const char **why)
+json_scan_string_span(const char *s, size_t n, size_t *pos, int *escaped, const char **why)
 {
     size_t escapes;
     int rc = scan_string(s, n, pos, NULL, 0, NULL, &escapes, why);
@@ -264,7 +264,7 @@ rpc_scan_string_span(const char *s, size_t n, size_t *pos, int *escaped, const c
 }
 
 int
-rpc_scan_number(const char *s, size_t n, size_t *pos, const char **why)
+json_scan_number(const char *s, size_t n, size_t *pos, const char **why)
 {
     size_t p = *pos;
 
@@ -302,7 +302,7 @@ rpc_scan_number(const char *s, size_t n, size_t *pos, const char **why)
 static int
 scan(const char *s, size_t n, size_t *pos, int depth, const char **why)
 {
-    size_t p = rpc_scan_ws(s, n, *pos);
+    size_t p = json_scan_ws(s, n, *pos);
 
     if (p >= n)
         FAIL("unexpected end of input");
@@ -312,23 +312,23 @@ scan(const char *s, size_t n, size_t *pos, int depth, const char **why)
         char close = s[p] == '{' ? '}' : ']';
         int is_obj = s[p] == '{';
 
-        if (depth >= RPC_SCAN_MAX_DEPTH)
+        if (depth >= JSON_SCAN_MAX_DEPTH)
             FAIL("nested too deeply");
-        p = rpc_scan_ws(s, n, p + 1);
+        p = json_scan_ws(s, n, p + 1);
         if (p < n && s[p] == close) {
             *pos = p + 1;
             return 0;
         }
         for (;;) {
             if (is_obj) {
-                p = rpc_scan_ws(s, n, p);
+                p = json_scan_ws(s, n, p);
                 if (p >= n || s[p] != '"')
                     FAIL("an object key was expected");
-                if (rpc_scan_string(s, n, &p, NULL, 0, NULL, why) < 0) {
+                if (json_scan_string(s, n, &p, NULL, 0, NULL, why) < 0) {
                     *pos = p;
                     return -1;
                 }
-                p = rpc_scan_ws(s, n, p);
+                p = json_scan_ws(s, n, p);
                 if (p >= n || s[p] != ':')
                     FAIL("':' was expected");
                 p++;
@@ -337,7 +337,7 @@ scan(const char *s, size_t n, size_t *pos, int depth, const char **why)
                 *pos = p;
                 return -1;
             }
-            p = rpc_scan_ws(s, n, p);
+            p = json_scan_ws(s, n, p);
             if (p < n && s[p] == ',') {
                 p++;
                 continue;
@@ -351,7 +351,7 @@ scan(const char *s, size_t n, size_t *pos, int depth, const char **why)
     }
     case '"':
         *pos = p;
-        return rpc_scan_string(s, n, pos, NULL, 0, NULL, why);
+        return json_scan_string(s, n, pos, NULL, 0, NULL, why);
     case 't':
         if (n - p >= 4 && memcmp(s + p, "true", 4) == 0) {
             *pos = p + 4;
@@ -373,20 +373,20 @@ scan(const char *s, size_t n, size_t *pos, int depth, const char **why)
     default:
         if (s[p] == '-' || (s[p] >= '0' && s[p] <= '9')) {
             *pos = p;
-            return rpc_scan_number(s, n, pos, why);
+            return json_scan_number(s, n, pos, why);
         }
         FAIL("unexpected character");
     }
 }
 
 int
-rpc_scan_value(const char *s, size_t n, size_t *pos, const char **why)
+json_scan_value(const char *s, size_t n, size_t *pos, const char **why)
 {
     return scan(s, n, pos, 0, why);
 }
 
 int
-rpc_scan_document(const char *s, size_t n, size_t *errpos, const char **why)
+json_scan_document(const char *s, size_t n, size_t *errpos, const char **why)
 {
     size_t p = 0;
 
@@ -394,7 +394,7 @@ rpc_scan_document(const char *s, size_t n, size_t *errpos, const char **why)
         *errpos = p;
         return -1;
     }
-    p = rpc_scan_ws(s, n, p);
+    p = json_scan_ws(s, n, p);
     if (p != n) {
         *why = "text after the JSON value";
         *errpos = p;

@@ -19,14 +19,14 @@
  * each response with "jsonrpc": "2.0", the id, and exactly one of "result"
  * or an "error" object with an integer code and a string message.
  */
-#ifndef TRACE_RPC_H
-#define TRACE_RPC_H
+#ifndef TRACE_JSONRPC_H
+#define TRACE_JSONRPC_H
 
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "rpc_scan.h"
+#include "json_scan.h"
 
 #define RPC_PARSE_ERROR      (-32700)
 #define RPC_INVALID_REQUEST  (-32600)
