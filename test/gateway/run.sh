@@ -447,13 +447,35 @@ check "the credential was really sent upstream (in the URL path the proxy saw)" 
 hits=$(cat "$scratch/gateway.log" "$scratch/metrics.txt" "$scratch/check-config.out" "$scratch/responses.log" | grep -c "$MARKER")
 check "the credential appears nowhere: logs, metrics, --check-config, answers ($hits hits)" [ "$hits" = 0 ]
 
-# ---- start-up refusals and shutdown ----------------------------------------
+# ---- start-up refusals (exit 2: configuration) ---------------------------
 out=$(env -u TEST_RPC_KEY "$GW_BIN" -c "$scratch/gateway.conf" 2>&1); rc=$?
-check "an unset credential variable stops the start, named (exit $rc)" \
-  [ "$rc" = 1 ] && grep -q 'TEST_RPC_KEY is not set' <<<"$out"
+check "an unset credential variable stops the start, named (exit $rc: configuration)" \
+  [ "$rc" = 2 ] && grep -q 'TEST_RPC_KEY is not set' <<<"$out"
 out=$("$GW_BIN" -c "$scratch/gateway.conf" --listen=0.0.0.0:$(free_port) 2>&1); rc=$?
 check "a non-loopback listen address is refused without allow_remote (exit $rc)" \
   [ "$rc" = 2 ] && grep -q 'not a loopback address' <<<"$out"
+out=$("$GW_BIN" -c "$scratch/gateway.conf" --listen=0.0.0.0:$(free_port) --check-config 2>&1); rc=$?
+check "--check-config catches it too (exit $rc)" [ "$rc" = 2 ] && grep -q 'not a loopback address' <<<"$out"
+
+# ---- SIGHUP: reloadable settings applied, the rest named -------------------
+cp "$scratch/gateway.conf" "$scratch/gateway.conf.orig"
+printf 'log_level = debug\nmax_batch = 7\n' >>"$scratch/gateway.conf"
+kill -HUP "$GW_PID"
+reloaded=
+for _ in $(seq 1 100); do grep -q 'reloaded .*log_level debug' "$scratch/gateway.log" && { reloaded=1; break; }; sleep 0.05; done
+check "SIGHUP reloads: log_level applied" [ -n "$reloaded" ]
+check "... and the log names max_batch as needing a restart" \
+  grep -q 'reload: max_batch cannot change without a restart' "$scratch/gateway.log"
+post flaky "$(req 1 eth_chainId)"
+check "... and the gateway serves on" [ "$CODE" = 200 ]
+printf 'provider.flaky.url = ${NOPE_NOT_SET}\n' >>"$scratch/gateway.conf"
+kill -HUP "$GW_PID"
+for _ in $(seq 1 100); do grep -q 'reload failed' "$scratch/gateway.log" && break; sleep 0.05; done
+check "a bad file on reload keeps the running settings (logged)" \
+  grep -q 'reload failed, keeping the current settings: .*NOPE_NOT_SET is not set' "$scratch/gateway.log"
+cp "$scratch/gateway.conf.orig" "$scratch/gateway.conf"
+
+# ---- shutdown ---------------------------------------------------------------
 kill -TERM "$GW_PID"
 gone=
 for _ in $(seq 1 100); do kill -0 "$GW_PID" 2>/dev/null || { gone=1; break; }; sleep 0.05; done
@@ -461,4 +483,26 @@ wait "$GW_PID"; rc=$?
 check "SIGTERM: the gateway exits 0 within 5 s and removes its unix socket" \
   [ -n "$gone" ] && [ "$rc" = 0 ] && [ ! -e "$scratch/gw.sock" ]
 GW_PID=
+
+# A second SIGINT exits at once, with a request still in flight (exit 1).
+"$GW_BIN" -c "$scratch/gateway.conf" --drain-timeout=30s >"$scratch/gateway2.log" 2>&1 &
+GW_PID=$!
+for _ in $(seq 1 100); do [ "$(curl -s -m 1 "http://127.0.0.1:$GWP/healthz")" = ok ] && break; sleep 0.05; done
+proxy_reset
+fault hang 5
+curl -s -m 30 -o /dev/null -H 'Content-Type: application/json' --data-binary "$(req 1 eth_blockNumber)" \
+  "http://127.0.0.1:$GWP/rpc/fragile" &
+hung=$!
+for _ in $(seq 1 100); do [ "$(pstat 'd["requests"]')" -ge 1 ] 2>/dev/null && break; sleep 0.05; done
+kill -INT "$GW_PID"
+for _ in $(seq 1 100); do grep -q 'SIGINT: draining' "$scratch/gateway2.log" && break; sleep 0.05; done
+t0=$(ms)
+kill -INT "$GW_PID"
+gone=
+for _ in $(seq 1 60); do kill -0 "$GW_PID" 2>/dev/null || { gone=1; break; }; sleep 0.05; done
+wait "$GW_PID"; rc=$?
+check "a second SIGINT exits now, a request in flight (exit $rc in $(( $(ms) - t0 )) ms)" \
+  [ -n "$gone" ] && [ "$rc" = 1 ] && grep -q 'second SIGINT: exiting now' "$scratch/gateway2.log"
+GW_PID=
+kill "$hung" 2>/dev/null; wait "$hung" 2>/dev/null
 [ "$failed" -eq 0 ]

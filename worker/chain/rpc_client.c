@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include "rpc_client.h"
 
+#include "backoff.h"
 #include "http_client.h"
 #include "log.h"
 #include "util.h"
@@ -19,8 +20,10 @@
 #include <string.h>
 
 #define RPC_TRIES 4                 /* attempts of one request */
-#define RPC_BACKOFF_MS 250          /* first backoff, doubling */
-#define RPC_BACKOFF_MAX_MS 5000
+#define RETRY_AFTER_MAX_MS 10000    /* the longest Retry-After honoured */
+
+/* Between attempts: 250 ms doubling to 5 s, +-20 % jitter. */
+static const backoff_policy retry_backoff = {250, 5000, 0.2};
 #define RPC_MAX_RESPONSE (128LL * 1024 * 1024)
 
 struct rpc_client {
@@ -294,7 +297,6 @@ send_batch(rpc_client *c, rpc_call *calls, size_t n, int as_json, rpc_doc *out,
 {
     size_t len = 0;
     char *body = build_request(calls, n, &len);
-    int64_t backoff = RPC_BACKOFF_MS;
     int rc = -1;
 
     for (size_t i = 0; i < n; i++) {
@@ -319,7 +321,7 @@ send_batch(rpc_client *c, rpc_call *calls, size_t n, int as_json, rpc_doc *out,
         c->stats.calls += (int64_t) n;
         if (attempt > 1)
             c->stats.retries++;
-        wait = backoff;
+        wait = -1;
         http_client_set_abort(c->http, stop, arg);      /* a stop ends a request in flight */
         if (http_post_json(c->http, c->url, c->label, body, len, NULL, &r, why,
                            sizeof why) == 0) {
@@ -347,7 +349,7 @@ send_batch(rpc_client *c, rpc_call *calls, size_t n, int as_json, rpc_doc *out,
                     break;
                 }
                 if (r.retry_after_ms >= 0)
-                    wait = r.retry_after_ms < 10000 ? r.retry_after_ms : 10000;
+                    wait = r.retry_after_ms;
             }
             http_response_free(&r);
         }
@@ -359,9 +361,14 @@ send_batch(rpc_client *c, rpc_call *calls, size_t n, int as_json, rpc_doc *out,
         if (attempt == RPC_TRIES)
             break;
         log_msg(LOG_DEBUG, "%s (attempt %d of %d, retrying)", why, attempt, RPC_TRIES);
-        wait = (int64_t) ((double) wait * (0.8 + 0.4 * rand_unit()));
+        if (wait >= 0) {        /* Retry-After, capped, with the same jitter */
+            backoff_policy ra = {wait < RETRY_AFTER_MAX_MS ? wait : RETRY_AFTER_MAX_MS,
+                                 RETRY_AFTER_MAX_MS, retry_backoff.jitter};
+
+            wait = backoff_ms(&ra, 1, rand_unit());
+        } else
+            wait = backoff_ms(&retry_backoff, attempt, rand_unit());
         sleep_ms_interruptible(wait, stop, arg);
-        backoff = backoff * 2 < RPC_BACKOFF_MAX_MS ? backoff * 2 : RPC_BACKOFF_MAX_MS;
     }
     free(body);
     return rc;

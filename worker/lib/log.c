@@ -1,5 +1,5 @@
 /*
- * log.c: text or JSON-lines logging for trace-worker.
+ * log.c: text or JSON-lines logging, one format for every Trace program.
  *
  * Text:  2024-05-01T12:00:00.123Z INFO  [host:123] task 42/1: completed
  * JSON:  {"ts":"...","level":"info","worker_id":"host:123","task_id":42,
@@ -25,6 +25,15 @@ static volatile int log_format = LOG_TEXT;
 static char log_worker_id[256] = "trace-worker";
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
+static log_mask_fn mask_fn;
+static void *mask_arg;
+
+void
+log_set_mask(log_mask_fn mask, void *arg)
+{
+    mask_fn = mask;
+    mask_arg = arg;
+}
 
 void
 log_configure(int level, int format, const char *worker_id)
@@ -165,6 +174,8 @@ log_msg(int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (mask_fn)
+        mask_fn(msg, sizeof msg, mask_arg);
     emit(level, 0, 0, 0, msg);
 }
 
@@ -179,6 +190,8 @@ log_task(int level, int64_t task_id, int attempt, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (mask_fn)
+        mask_fn(msg, sizeof msg, mask_arg);
     emit(level, task_id, attempt, 0, msg);
 }
 
@@ -193,5 +206,7 @@ log_udf(int level, int64_t task_id, int attempt, const char *msg)
     for (i = 0; msg[i] && i + 1 < sizeof clean; i++)
         clean[i] = ((unsigned char) msg[i] < 0x20 || msg[i] == 0x7f) ? ' ' : msg[i];
     clean[i] = '\0';
+    if (mask_fn)
+        mask_fn(clean, sizeof clean, mask_arg);
     emit(level, task_id, attempt, 1, clean);
 }

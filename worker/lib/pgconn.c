@@ -1,5 +1,5 @@
 /*
- * pgconn.c: libpq connections for trace-worker.
+ * pgconn.c: libpq connections with reconnect and error triage (pgconn.h).
  *
  * Connect parameters, weakest first: TCP keepalives and a user timeout (so a
  * dead peer is noticed in seconds rather than hours), then the user's
@@ -10,12 +10,21 @@
 #define _GNU_SOURCE
 #include "pgconn.h"
 
+#include "backoff.h"
 #include "log.h"
 #include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static const char *application_name = "trace";
+
+void
+pgc_set_application_name(const char *name)
+{
+    application_name = name;
+}
 
 int
 pgc_init(pgconn *c, const char *name, const char *conninfo, const char *options,
@@ -58,19 +67,15 @@ pgc_destroy(pgconn *c)
     c->conninfo = c->options = NULL;
 }
 
-/* Schedules the next attempt: 100 ms doubling per failure, capped, with
- * +-25 % jitter so a fleet of workers does not reconnect in lockstep. */
+/* Schedules the next attempt: 100 ms doubling per failure up to
+ * backoff_max, with +-25 % jitter so a fleet of workers does not reconnect
+ * in lockstep. */
 static void
 schedule_retry(pgconn *c)
 {
-    double delay = 100.0;
+    backoff_policy p = {100, c->backoff_max_ms, 0.25};
 
-    for (int i = 1; i < c->failures && delay < (double) c->backoff_max_ms; i++)
-        delay *= 2;
-    if (delay > (double) c->backoff_max_ms)
-        delay = (double) c->backoff_max_ms;
-    delay *= 0.75 + 0.5 * rand_unit();
-    c->next_try_ms = now_ms() + (int64_t) delay;
+    c->next_try_ms = now_ms() + backoff_ms(&p, c->failures, rand_unit());
 }
 
 /* libpq messages end with a newline; keep the first line, trimmed. */
@@ -126,7 +131,7 @@ pgc_try_connect(pgconn *c, char *err, size_t errlen)
     if (c->options[0]) {
         keys[k] = "options";         vals[k++] = c->options;
     }
-    keys[k] = "fallback_application_name"; vals[k++] = "trace-worker";
+    keys[k] = "fallback_application_name"; vals[k++] = application_name;
     keys[k] = NULL;                  vals[k] = NULL;
 
     c->conn = PQconnectdbParams(keys, vals, 1);

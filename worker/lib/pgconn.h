@@ -40,6 +40,10 @@ typedef struct pgconn {
     int         ever_connected;
 } pgconn;
 
+/* The fallback_application_name of every connection (default "trace"):
+ * the program's name.  Set once at start; name must stay valid. */
+void pgc_set_application_name(const char *name);
+
 /* Initialises c (disconnected).  Copies the strings.  0 or -1. */
 int pgc_init(pgconn *c, const char *name, const char *conninfo, const char *options,
              int64_t connect_timeout_ms, int64_t backoff_max_ms);

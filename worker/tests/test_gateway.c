@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include "gateway.h"
 #include "rate.h"
+#include "backoff.h"
 #include "log.h"
 #include "jsonrpc.h"
 #include "json_scan.h"
@@ -504,7 +505,7 @@ test_config(void)
                         "--provider.z.url=http://127.0.0.1:1/", NULL};
         char *envp[] = {"TRACE_GATEWAY_MAX_BATCH=17", "TRACE_GATEWAY_LISTEN=127.0.0.1:1", NULL};
 
-        CHECK(gw_config_load(&cfg, 5, argv, envp, err, sizeof err) == 0 && cfg.max_batch == 17 &&
+        CHECK(gw_config_load(&cfg, 5, argv, envp, NULL, err, sizeof err) == 0 && cfg.max_batch == 17 &&
                   strcmp(cfg.listen, "unix:/tmp/x.sock") == 0 && cfg.providers[0]->chain_id == 5,
               "flags win over the environment; provider settings as flags");
         if (cfg.nproviders)
@@ -558,12 +559,12 @@ test_rate(void)
         gw_bucket_limited(&b, t + 61000 + i * 1000);
     CHECK(fabs(b.rate - 5) < 1e-9, "the rate never falls below rate_min");
 
-    CHECK(gw_backoff_ms(1, 100, 5000, 0, 0.5) == 100 && gw_backoff_ms(2, 100, 5000, 0, 0.5) == 200 &&
-              gw_backoff_ms(4, 100, 5000, 0, 0.5) == 800 && gw_backoff_ms(30, 100, 5000, 0, 0.5) == 5000,
+    CHECK(backoff_ms(&(backoff_policy){100, 5000, 0}, 1, 0.5) == 100 && backoff_ms(&(backoff_policy){100, 5000, 0}, 2, 0.5) == 200 &&
+              backoff_ms(&(backoff_policy){100, 5000, 0}, 4, 0.5) == 800 && backoff_ms(&(backoff_policy){100, 5000, 0}, 30, 0.5) == 5000,
           "backoff doubles up to its cap");
-    CHECK(gw_backoff_ms(3, 100, 5000, 0.2, 0.0) == 320 && gw_backoff_ms(3, 100, 5000, 0.2, 0.999999) == 479,
+    CHECK(backoff_ms(&(backoff_policy){100, 5000, 0.2}, 3, 0.0) == 320 && backoff_ms(&(backoff_policy){100, 5000, 0.2}, 3, 0.999999) == 479,
           "jitter spans [1 - j, 1 + j]");
-    CHECK(gw_backoff_ms(30, 100, 5000, 0.5, 0.999) == 5000, "jitter never passes the cap");
+    CHECK(backoff_ms(&(backoff_policy){100, 5000, 0.5}, 30, 0.999) == 5000, "jitter never passes the cap");
 }
 
 static void

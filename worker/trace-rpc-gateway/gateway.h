@@ -19,8 +19,9 @@
  *
  * Secrets: a provider's resolved URLs and header values hold credentials.
  * They live only in gw_url.url and gw_provider_config.headers, are passed
- * only to libcurl, and every log line goes through gw_log(), which masks
- * every known secret string; logs and metrics name a URL by its host only.
+ * only to libcurl, and every log line goes through the log's mask hook
+ * (gw_log_mask), which masks every known secret string; logs and metrics
+ * name a URL by its host only.
  */
 #ifndef TRACE_GATEWAY_H
 #define TRACE_GATEWAY_H
@@ -31,6 +32,7 @@
 #include <stdio.h>
 
 #include "rate.h"
+#include "settings.h"
 
 #define GW_MAX_PROVIDERS   64
 #define GW_MAX_URLS        16
@@ -149,14 +151,23 @@ typedef struct gw_config {
     char   *config_file;
 } gw_config;
 
-/* ---- gateway_config.c, gateway_config_file.c ----------------------------- */
+/* ---- config.c ------------------------------------------------------------ */
+
+/* The scopes of the settings table's rows (settings engine flags). */
+#define GW_GLOBAL        (SET_PROGRAM_FLAG << 0)   /* top level only (gw_config) */
+#define GW_PROVIDER      (SET_PROGRAM_FLAG << 1)   /* per provider; top level = default for all */
+#define GW_PROVIDER_ONLY (SET_PROGRAM_FLAG << 2)   /* per provider only */
+
+/* The table: --help, --check-config, reload. */
+extern const settings_table gw_settings;
 
 /* Defaults, then the file (--config / -c, else TRACE_GATEWAY_CONFIG), then
  * TRACE_GATEWAY_<NAME> variables (top-level settings), then --name=value
- * flags (any setting, also provider.<p>.<name>).  ${VAR} in URLs and
- * headers is resolved from envp.  0, or -1 with err filled (never quoting
- * a URL or a secret); on error cfg is freed. */
-int gw_config_load(gw_config *cfg, int argc, char **argv, char *const *envp,
+ * flags (any setting, also provider.<p>.<name>); parsing stops at the
+ * first argument that is not an option (*optind_out).  ${VAR} in URLs
+ * and headers is resolved from envp.  0, or -1 with err filled (never
+ * quoting a URL or a secret); on error cfg is freed. */
+int gw_config_load(gw_config *cfg, int argc, char **argv, char *const *envp, int *optind_out,
                    char *err, size_t errlen);
 
 /* The steps of gw_config_load, for the unit tests. */
@@ -165,7 +176,8 @@ int gw_config_parse_text(gw_config *cfg, const char *text, const char *name,
                          char *err, size_t errlen);
 int gw_config_set(gw_config *cfg, const char *name, const char *value,
                   const char *source, char *err, size_t errlen);
-/* The same with a name of len bytes (not NUL-terminated). */
+/* The same with a name of len bytes (not NUL-terminated); SETTINGS_UNKNOWN
+ * for a name that is no setting. */
 int gw_config_setn(gw_config *cfg, const char *name, size_t len, const char *value,
                    const char *source, char *err, size_t errlen);
 /* Fills unset provider settings from the top-level defaults, resolves
@@ -173,11 +185,13 @@ int gw_config_setn(gw_config *cfg, const char *name, size_t len, const char *val
 int gw_config_finish(gw_config *cfg, char *const *envp, char *err, size_t errlen);
 
 void gw_config_dump(const gw_config *cfg, FILE *out);
-void gw_config_usage(FILE *out);
-void gw_config_free(gw_config *cfg);
 
-/* The i-th setting that may be given at top level, or NULL past the last. */
-const char *gw_config_top_level_name(int i);
+/* A reload: the settings that differ between cur and fresh and need a
+ * restart (provider.<p>.<name>, a provider added or gone), comma-separated
+ * into buf; then the reloadable ones copied from fresh into cur. */
+void gw_config_restart_changes(const gw_config *cur, const gw_config *fresh, char *buf, size_t n);
+void gw_config_apply_reloadable(gw_config *cur, const gw_config *fresh);
+void gw_config_free(gw_config *cfg);
 
 /* The provider called name, or -1. */
 int gw_config_find_provider(const gw_config *cfg, const char *name, size_t len);
@@ -188,7 +202,7 @@ int gw_method_allowed(const gw_provider_config *p, const char *method);
 /* The default allow-list, NULL-terminated. */
 extern const char *const gw_default_methods[];
 
-/* ---- gateway_secrets.c ------------------------------------------------ */
+/* ---- secrets.c ------------------------------------------------ */
 
 /* Records s (n bytes; ignored below 4) as a secret of cfg.  0 or -1. */
 int gw_add_secret(gw_config *cfg, const char *s, size_t n, char *err, size_t errlen);
@@ -206,9 +220,7 @@ int gw_check_url(gw_config *cfg, gw_url *u, const char *what, char *err, size_t 
 /* Replaces every secret of cfg found in buf with "****" (in place). */
 void gw_redact(const gw_config *cfg, char *buf, size_t size);
 
-/* log_msg through gw_redact: the only way gateway code logs. */
-void gw_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Which config gw_log redacts with (set once at start). */
-void gw_log_set_config(const gw_config *cfg);
+/* The log's mask hook (log_set_mask): gw_redact with cfg (a gw_config). */
+void gw_log_mask(char *msg, size_t size, void *cfg);
 
 #endif

@@ -1,6 +1,6 @@
 /*
- * gateway_rate.c: token bucket + AIMD, bounded exponential backoff with
- * jitter, and URL health scores (see gateway_rate.h for the model).
+ * rate.c: token bucket + AIMD and URL health scores (see rate.h for the
+ * model; the retry backoff is lib/backoff.c).
  * Pure functions of their arguments and the time passed in.
  */
 #include "rate.h"
@@ -101,29 +101,6 @@ gw_bucket_limited(gw_bucket *b, int64_t now)
     if (b->tokens > bucket_burst(b))
         b->tokens = bucket_burst(b);
     return 1;
-}
-
-int64_t
-gw_backoff_ms(int attempt, int64_t base_ms, int64_t max_ms, double jitter, double r)
-{
-    double d = (double) base_ms;
-
-    if (attempt < 1)
-        attempt = 1;
-    for (int i = 1; i < attempt && d < (double) max_ms; i++)
-        d *= 2;
-    if (d > (double) max_ms)
-        d = (double) max_ms;
-    if (jitter < 0)
-        jitter = 0;
-    if (jitter > 1)
-        jitter = 1;
-    d *= 1.0 + jitter * (2.0 * r - 1.0);
-    if (d < 0)
-        d = 0;
-    if (d > (double) max_ms)
-        d = (double) max_ms;
-    return (int64_t) d;
 }
 
 void

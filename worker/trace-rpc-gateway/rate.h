@@ -1,5 +1,5 @@
 /*
- * gateway_rate.h: the arithmetic of the gateway's rate control, with the
+ * rate.h: the arithmetic of the gateway's rate control, with the
  * time passed in (milliseconds on the monotonic clock) so that the unit
  * tests can drive it.  No locking here: callers hold their provider's mutex.
  *
@@ -55,12 +55,6 @@ int64_t gw_bucket_reserve(gw_bucket *b, int64_t now, int n, int64_t max_wait_ms)
 /* A limit signal: multiplicative decrease (once per second at most).
  * Returns 1 when the rate was cut. */
 int gw_bucket_limited(gw_bucket *b, int64_t now);
-
-/* The bound of the exponential backoff before retry `attempt` (1 = the
- * first retry): min(max, base * 2^(attempt-1)), scaled by a factor drawn
- * uniformly from [1 - jitter, 1 + jitter] with r in [0, 1), and clamped to
- * [0, max]. */
-int64_t gw_backoff_ms(int attempt, int64_t base_ms, int64_t max_ms, double jitter, double r);
 
 typedef struct gw_health {
     double  score;              /* 1 = healthy */

@@ -24,17 +24,6 @@
 #include "log.h"
 #include "util.h"
 
-void
-gw_count_status(gw_runtime *rt, int status)
-{
-    int i;
-
-    for (i = 0; i < GW_NSTATUS; i++)
-        if (gw_statuses[i] == status)
-            break;
-    gw_add(&rt->responses[i], 1);
-}
-
 /* The bytes inside a JSON array's brackets, trimmed; -1 when t is not an
  * array. */
 static int
@@ -272,7 +261,7 @@ gw_forward(gw_runtime *rt, gw_provider_rt *p, const char *body, size_t len, gw_r
         for (int i = 0; i < req.n; i++)
             if (req.items[i].done)
                 count_request(p, req.items[i].method_idx, req.items[i].outcome);
-        gw_log(LOG_WARN, "provider=%s: %s request failed after %d upstream attempts (HTTP %d): %s",
+        log_msg(LOG_WARN, "provider=%s: %s request failed after %d upstream attempts (HTTP %d): %s",
                pc->name, req.is_batch ? "batch" : req.items[0].method, f.attempts, status, cause);
         {
             char msg[sizeof cause + GW_NAME_MAX + 16];

@@ -4,9 +4,9 @@
  * Credentials are referenced by name: ${VAR} in a provider URL or header is
  * replaced by the environment variable VAR at start.  Every substituted
  * value, a URL's userinfo and query, and any long path segment (an API key
- * looks like one) are recorded as secrets of the config.  gw_log() runs
- * every line through gw_redact(), which masks each secret wherever it
- * appears, so even an upstream's error text that echoes a URL cannot leak
+ * looks like one) are recorded as secrets of the config.  Every log line
+ * goes through gw_redact() (the log's mask hook, gw_log_mask), which masks
+ * each secret wherever it appears, so even an upstream's error text that echoes a URL cannot leak
  * one; on top of that the gateway's own messages name URLs by host:port
  * only, and errors about a URL name its provider and position, never it.
  */
@@ -21,18 +21,10 @@
 #include <strings.h>
 
 #include "log.h"
-#include "conf.h"
+#include "settings.h"
 #include "util.h"
 
-/* ---- the redacting logger --------------------------------------------- */
-
-static const gw_config *log_cfg;
-
-void
-gw_log_set_config(const gw_config *cfg)
-{
-    log_cfg = cfg;
-}
+/* ---- masking ------------------------------------------------------------ */
 
 void
 gw_redact(const gw_config *cfg, char *buf, size_t size)
@@ -55,18 +47,9 @@ gw_redact(const gw_config *cfg, char *buf, size_t size)
 }
 
 void
-gw_log(int level, const char *fmt, ...)
+gw_log_mask(char *msg, size_t size, void *cfg)
 {
-    char msg[4096];
-    va_list ap;
-
-    if (!log_enabled(level))
-        return;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    gw_redact(log_cfg, msg, sizeof msg);
-    log_msg(level, "%s", msg);
+    gw_redact(cfg, msg, size);
 }
 
 /* ---- ${VAR} and URLs ------------------------------------------------- */
@@ -116,7 +99,7 @@ gw_resolve(gw_config *cfg, const char *tmpl, char *const *envp, const char *what
                 set_err(err, errlen, "%s: malformed ${...} (expected ${NAME})", what);
                 goto fail;
             }
-            val = conf_env_getn(envp, name, (size_t) (end - name));
+            val = settings_env_getn(envp, name, (size_t) (end - name));
             if (val == NULL || *val == '\0') {
                 set_err(err, errlen, "%s: environment variable %.*s is not set", what,
                         (int) (end - name), name);

@@ -32,10 +32,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "backoff.h"
 #include "log.h"
 #include "util.h"
-
-const int gw_statuses[GW_NSTATUS] = {200, 400, 404, 405, 413, 500, 502, 503, 504, 429};
 
 static const char *const fail_names[GW_FAIL_NCLASSES] = {
     [GW_FAIL_TIMEOUT] = "timeout",
@@ -335,14 +334,14 @@ attempt_failed(gw_fwd *f, int u, int cls, int limited, int64_t retry_after_ms, c
     f->last_class = cls;
     snprintf(f->cause, sizeof f->cause, "%s: %s", p->urls[u].host, cause);
     if (went_down)
-        gw_log(LOG_WARN, "upstream error: provider=%s host=%s method=%s class=%s attempt=%d: %s (URL not used for %lld ms)",
+        log_msg(LOG_WARN, "upstream error: provider=%s host=%s method=%s class=%s attempt=%d: %s (URL not used for %lld ms)",
                p->cfg->name, p->urls[u].host, what, gw_fail_class_name(cls), f->attempts, cause,
                (long long) down_ms);
     else
-        gw_log(LOG_WARN, "upstream error: provider=%s host=%s method=%s class=%s attempt=%d: %s",
+        log_msg(LOG_WARN, "upstream error: provider=%s host=%s method=%s class=%s attempt=%d: %s",
                p->cfg->name, p->urls[u].host, what, gw_fail_class_name(cls), f->attempts, cause);
     if (cut)
-        gw_log(LOG_INFO, "provider=%s rate cut to %.2f req/s after %s", p->cfg->name, rate,
+        log_msg(LOG_INFO, "provider=%s rate cut to %.2f req/s after %s", p->cfg->name, rate,
                gw_fail_class_name(cls));
 }
 
@@ -437,12 +436,12 @@ verify_chain(gw_fwd *f, http_client *c, int u)
         f->last_class = cls;
         snprintf(f->cause, sizeof f->cause, "%s: serves chain %llu, not %lld", p->urls[u].host,
                  (unsigned long long) chain, (long long) p->cfg->chain_id);
-        gw_log(LOG_ERROR, "provider=%s host=%s serves chain id %llu, configured %lld: URL disabled until restart",
+        log_msg(LOG_ERROR, "provider=%s host=%s serves chain id %llu, configured %lld: URL disabled until restart",
                p->cfg->name, p->urls[u].host, (unsigned long long) chain,
                (long long) p->cfg->chain_id);
         cls = -1;
     } else
-        gw_log(LOG_INFO, "provider=%s host=%s chain id %llu verified", p->cfg->name,
+        log_msg(LOG_INFO, "provider=%s host=%s chain id %llu verified", p->cfg->name,
                p->urls[u].host, (unsigned long long) chain);
 done:
     if (cls >= 0)
@@ -544,8 +543,8 @@ gw_upstream_call(gw_fwd *f, json_t **reqs, json_t **ids, const char **methods, i
             if (u != last_url)
                 gw_add(&p->m.failovers, 1);
             if (u < 32 && (tried & (1u << u))) {
-                int64_t b = gw_backoff_ms(tries, pc->backoff_base_ms, pc->backoff_max_ms,
-                                          pc->jitter, rand_unit());
+                backoff_policy bp = {pc->backoff_base_ms, pc->backoff_max_ms, pc->jitter};
+                int64_t b = backoff_ms(&bp, tries, rand_unit());
 
                 if (wait_for(f, b) < 0) {
                     if (!gw_stopping(f->rt) && f->last_class < 0)

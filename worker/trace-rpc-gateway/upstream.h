@@ -25,6 +25,7 @@
 
 #include "gateway.h"
 #include "http_client.h"
+#include "http_server.h"
 #include "jsonrpc.h"
 
 #define GW_LAT_NBUCKETS 14
@@ -63,20 +64,13 @@ typedef struct gw_provider_rt {
     gw_provider_metrics m;
 } gw_provider_rt;
 
-/* HTTP statuses the gateway answers, for the response counter. */
-#define GW_NSTATUS 10
-extern const int gw_statuses[GW_NSTATUS];
-
 typedef struct gw_runtime {
     gw_config      *cfg;
     int             nproviders;
     gw_provider_rt *providers;
     int             stopping;   /* set on SIGTERM: stop waiting, fail fast (atomic) */
 
-    uint64_t        responses[GW_NSTATUS + 1];  /* by gw_statuses; last = other */
-    uint64_t        client_received_bytes;
-    uint64_t        client_sent_bytes;
-    uint64_t        active_requests;
+    http_server_counters http;  /* the client side: statuses, bytes, in flight */
 } gw_runtime;
 
 /* One client request's progress through gw_upstream_call (and the range
@@ -130,8 +124,8 @@ void gw_forward(gw_runtime *rt, gw_provider_rt *p, const char *body, size_t len,
 void gw_reply_error(gw_reply *out, int status, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* Counts one reply by status. */
-void gw_count_status(gw_runtime *rt, int status);
+/* routes.c: the HTTP server's handlers (routes, bodies, 413s) for rt. */
+void gw_routes(gw_runtime *rt, http_handlers *h);
 
 /* The Prometheus text of every metric (malloc'd, *len set; NULL on OOM). */
 char *gw_metrics_render(gw_runtime *rt, size_t *len);

@@ -1,11 +1,12 @@
 /*
  * config.h: trace-worker's settings.
  *
- * One table (config.c) lists every setting with its type, range, default,
- * environment variable and whether a SIGHUP reload may change it.  Sources,
- * weakest first: built-in defaults, the config file, TRACE_* environment
- * variables, command-line flags.  A reload re-reads all of them, so a value
- * given by flag or environment keeps winning over the file.
+ * One table (config.c, rows of the settings engine, lib/settings.h) lists
+ * every setting with its type, range, default and whether a SIGHUP reload
+ * may change it.  Sources, weakest first: built-in defaults, the config
+ * file, TRACE_* environment variables, command-line flags.  A reload
+ * re-reads all of them, so a value given by flag or environment keeps
+ * winning over the file.
  *
  * Secrets (the conninfo) are never printed: config_dump() masks them.
  */
@@ -15,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include "settings.h"
 
 typedef struct worker_config {
     /* Database */
@@ -88,9 +91,18 @@ void config_restart_only_changes(const worker_config *a, const worker_config *b,
 /* Prints every setting as "name = value" (secrets masked). */
 void config_dump(const worker_config *cfg, FILE *out);
 
-/* Prints the settings with their flags, variables and defaults. */
-void config_usage(FILE *out);
-
 void config_free(worker_config *cfg);
+
+/* The table: --help, --check-config, reload. */
+extern const settings_table worker_settings;
+
+struct op_settings;
+
+/* What the settings mean beyond their rows: the runtimes as a text[]
+ * literal for trace.claim_tasks ({"a","b"}), and the operators' settings
+ * (resolving the sandbox user when running as root).  Checked at start,
+ * by --check-config and on reload.  0, or -1 with err filled. */
+int config_runtimes_literal(const char *csv, char *out, size_t n, char *err, size_t errlen);
+int config_op_settings(const worker_config *cfg, struct op_settings *st, char *err, size_t errlen);
 
 #endif
