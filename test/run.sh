@@ -7,7 +7,7 @@
 # `postgres` user in a scratch directory that user owns (the checkout may sit
 # where that user cannot write, or even read).
 #
-#   test/run.sh [suite ...]     suites: regress isolation tap worker gateway chain fuzz (default: all)
+#   test/run.sh [suite ...]     suites: regress isolation tap worker gateway chain fuzz lint (default: all)
 #   TRACE_FUZZ_SECONDS          how long the fuzz suite runs (default 30)
 set -uo pipefail
 
@@ -15,7 +15,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 bindir=$(/usr/lib/postgresql/15/bin/pg_config --bindir)
 pgxs=$(/usr/lib/postgresql/15/bin/pg_config --pkglibdir)/pgxs
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(regress isolation tap worker gateway chain fuzz)
+[ ${#suites[@]} -gt 0 ] || suites=(regress isolation tap worker gateway chain fuzz lint)
 
 # The unprivileged user, and a scratch copy of the tests it can write in.
 if [ "$(id -u)" -eq 0 ]; then
@@ -121,6 +121,18 @@ for suite in "${suites[@]}"; do
       [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
       passed=$((passed + ok)); failed=$((failed + bad))
       [ "$rc" -ne 0 ] && failed_names+=(chain)
+      ;;
+    lint)
+      # Code and docs agree where one is made from the other (SQLSTATEs,
+      # settings tables); worker/'s layout rules (runs from the checkout).
+      echo "=== lint"
+      bash "$here/test/lint/run.sh" 2>&1 | tee "$work/out/lint.log"
+      rc=${PIPESTATUS[0]}
+      ok=$(grep -Ec '^ok ' "$work/out/lint.log")
+      bad=$(grep -Ec '^not ok ' "$work/out/lint.log")
+      [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
+      passed=$((passed + ok)); failed=$((failed + bad))
+      [ "$rc" -ne 0 ] && failed_names+=(lint)
       ;;
     fuzz)
       # libFuzzer + ASan/UBSan on the real DAG loader, for a bounded time.

@@ -1,9 +1,10 @@
 /*
- * rpc.c: JSON-RPC 2.0 parsing, validation and id matching for the gateway
- * (see rpc.h for exactly what is accepted).
+ * jsonrpc.c: JSON-RPC 2.0 requests as the gateway takes them from clients
+ * and sends them upstream, error bodies, and what an answer means (see
+ * jsonrpc.h for exactly what is accepted; responses: jsonrpc_response.c).
  *
  * Invariants: nothing from an upstream reaches a client unless it is valid
- * JSON (rpc_scan.c), a JSON-RPC 2.0 response whose members are not
+ * JSON (json_scan.c), a JSON-RPC 2.0 response whose members are not
  * repeated, and answers the forwarded ids exactly (each once, nothing
  * else).  Client requests are small and parsed with jansson (duplicate keys
  * refused); upstream responses are large and only scanned: their ids and
@@ -21,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "evm.h"
 #include "util.h"
 
 #define JSON_LOAD_FLAGS (JSON_REJECT_DUPLICATES)
@@ -308,35 +310,6 @@ rpc_classify_answer(const char *method, const json_t *params, const rpc_reply *a
 }
 
 int
-rpc_parse_quantity(const char *s, uint64_t *out)
-{
-    uint64_t v = 0;
-    size_t n;
-
-    if (s == NULL || s[0] != '0' || (s[1] != 'x' && s[1] != 'X'))
-        return -1;
-    s += 2;
-    n = strlen(s);
-    if (n == 0 || n > 16)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        int c = (unsigned char) s[i], d;
-
-        if (c >= '0' && c <= '9')
-            d = c - '0';
-        else if (c >= 'a' && c <= 'f')
-            d = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F')
-            d = c - 'A' + 10;
-        else
-            return -1;
-        v = v * 16 + (uint64_t) d;
-    }
-    *out = v;
-    return 0;
-}
-
-int
 rpc_getlogs_range(const json_t *params, uint64_t *from, uint64_t *to)
 {
     const json_t *filter;
@@ -346,8 +319,8 @@ rpc_getlogs_range(const json_t *params, uint64_t *from, uint64_t *to)
     filter = json_array_get(params, 0);
     if (!json_is_object(filter) || json_object_get(filter, "blockHash") != NULL)
         return -1;
-    if (rpc_parse_quantity(json_string_value(json_object_get(filter, "fromBlock")), from) < 0 ||
-        rpc_parse_quantity(json_string_value(json_object_get(filter, "toBlock")), to) < 0)
+    if (hex_to_u64(json_string_value(json_object_get(filter, "fromBlock")), from) < 0 ||
+        hex_to_u64(json_string_value(json_object_get(filter, "toBlock")), to) < 0)
         return -1;
     return *from <= *to ? 0 : -1;
 }

@@ -1,8 +1,10 @@
 /*
- * rpc.h: JSON-RPC 2.0 for the gateway: parsing and validating what clients
- * send (rpc.c), matching what upstreams answer to it (rpc_match.c, over
- * the scanner of rpc_scan.c), and the eth_getLogs range helpers.  Pure
- * functions; no I/O, no globals.
+ * jsonrpc.h: JSON-RPC 2.0 for every Trace program: parsing and validating
+ * what clients send (jsonrpc.c, the gateway's side), the one matcher of
+ * responses to the requests they answer (jsonrpc_response.c, used by the
+ * gateway on upstream answers and by the worker's client, rpc_client.c, on
+ * the gateway's), what an answer means (rate limit, range hint) and the
+ * eth_getLogs range helpers.  Pure functions; no I/O, no globals.
  *
  * What the gateway accepts from a client: one request object or a batch
  * array (1..max_batch) of them; each with "jsonrpc": "2.0", a method name
@@ -13,8 +15,8 @@
  * everywhere (a smuggled second "id" must not pass).
  *
  * What it accepts from an upstream, as the answer to the requests it
- * forwarded: well-formed JSON (checked by rpc_scan.c without building a
- * tree: responses are large); for a single request one response object,
+ * forwarded: well-formed JSON (checked in full, but parsed only at its
+ * top: responses are large); for a single request one response object,
  * for a batch an array answering every id exactly once and nothing else;
  * each response with "jsonrpc": "2.0", the id, and exactly one of "result"
  * or an "error" object with an integer code and a string message.
@@ -26,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "jdoc.h"
 #include "json_scan.h"
 
 #define RPC_PARSE_ERROR      (-32700)
@@ -82,6 +85,17 @@ json_t *rpc_make_request(json_t *id, const char *method, json_t *params);
  * else reqs[0].  malloc'd, NUL-terminated, length in *len; NULL on OOM. */
 char *rpc_dump_requests(json_t *const *reqs, int n, int as_batch, size_t *len);
 
+/* One response of a body, matched to the request it answers: where it is
+ * in the document the body was parsed into. */
+typedef struct rpc_answer {
+    int     tok;            /* the response object; -1 when none */
+    int     result;         /* its "result" value; -1 for an error */
+    json_t *error;          /* its "error" object, parsed (owned); NULL for a result */
+} rpc_answer;
+
+/* Releases the error objects of a[0..n). */
+void rpc_answers_clear(rpc_answer *a, int n);
+
 enum rpc_match_fail {
     RPC_MATCH_OK = 0,
     RPC_MATCH_BAD_JSON,         /* not JSON, or not a JSON-RPC 2.0 response */
@@ -89,13 +103,18 @@ enum rpc_match_fail {
     RPC_MATCH_LIMITED           /* one rate-limit error for the whole call */
 };
 
-/* Matches an upstream body against the ids[0..n-1] it answers (as_batch:
- * whether an array was sent).  The body is checked in full (rpc_scan.c)
- * but not parsed into a tree: only ids and error objects are.  On success
- * answers[k] gets the response to ids[k] (its bytes copied), *in_order
- * whether a batch came back in request order, and RPC_MATCH_OK is
- * returned; otherwise a rpc_match_fail with err saying why (never quoting
- * the body), and answers untouched. */
+/* The one response matcher: parses body into d (a document reused across
+ * calls; shallow: only the top levels become tokens, deeper values are
+ * checked but kept as bytes) and matches it against the ids[0..n-1] it
+ * answers (as_batch: whether an array was sent).  On success out[k] is the
+ * response to ids[k], *in_order whether a batch came back in request order,
+ * and RPC_MATCH_OK is returned; otherwise a rpc_match_fail with err saying
+ * why (never quoting the body) and no error object left in out. */
+int rpc_match(jdoc *d, const char *body, size_t len, json_t *const *ids, int n, int as_batch,
+              int shallow, rpc_answer *out, int *in_order, char *err, size_t errlen);
+
+/* rpc_match for the gateway: answers[k] gets the response to ids[k] as
+ * bytes (copied) with its error object. */
 int rpc_match_response(const char *body, size_t len, json_t *const *ids, int n, int as_batch,
                        rpc_reply *answers, int *in_order, char *err, size_t errlen);
 
@@ -137,8 +156,5 @@ json_t *rpc_reply_result(const rpc_reply *r);
 /* The client's answer built from every item's resp: one object, or an
  * array in request order.  malloc'd; NULL on OOM. */
 char *rpc_dump_response(const rpc_request *req, size_t *len);
-
-/* Parses a "0x..." quantity (1..16 hex digits).  0 or -1. */
-int rpc_parse_quantity(const char *s, uint64_t *out);
 
 #endif

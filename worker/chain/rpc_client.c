@@ -2,16 +2,18 @@
  * rpc_client.c: JSON-RPC over the gateway (see rpc_client.h).
  *
  * Invariants: ids of a request are 1..n in call order; a response is
- * accepted only as a JSON array holding exactly one object per id, each
- * with "result" or an "error" object, so a reply meant for another request
- * or truncated half-way never reaches the operators.  Bodies are capped by
- * http.c while they stream in.
+ * accepted only by the one response matcher (jsonrpc_response.c, the one
+ * the gateway uses too): a JSON array holding exactly one JSON-RPC 2.0
+ * response per id, so a reply meant for another request or truncated
+ * half-way never reaches the operators.  Bodies are capped by
+ * http_client.c while they stream in; retries wait lib/backoff.c's delays.
  */
 #define _GNU_SOURCE
 #include "rpc_client.h"
 
 #include "backoff.h"
 #include "http_client.h"
+#include "jsonrpc.h"
 #include "log.h"
 #include "util.h"
 
@@ -151,94 +153,28 @@ build_request(rpc_call *calls, size_t n, size_t *len)
     return body;
 }
 
-/* Matches the replies of doc to calls[0..n) by id: each call gets
- * result_tok or its error.  0, or -1 with err filled (nothing set). */
-static int
-match_replies(const jdoc *d, rpc_call *calls, size_t n, char *err, size_t errlen)
+/* The answers a of a matched reply into calls[0..n): each call gets
+ * result_tok or its error. */
+static void
+take_answers(rpc_call *calls, size_t n, const rpc_answer *a)
 {
-    static const char *const keys[] = {"id", "result", "error"};
-    int item = jdoc_first(d, 0);
-
     for (size_t i = 0; i < n; i++) {
-        calls[i].result_tok = -1;
-        calls[i].has_error = 0;
-    }
-    if (jdoc_type(d, 0) != JT_ARRAY) {
-        char m[200] = "";
-        int e = jdoc_get(d, jdoc_get(d, 0, "error"), "message");
+        const json_t *e = a[i].error;
 
-        if (jdoc_str_copy(d, e, m, sizeof m) < 0)
-            m[0] = '\0';
-        set_err(err, errlen, "the response to a batch is not an array%s%s", m[0] ? ": error: " : "",
-                m);
-        return -1;
+        calls[i].result_tok = a[i].result;
+        calls[i].has_error = e != NULL;
+        calls[i].code = e ? json_integer_value(json_object_get(e, "code")) : 0;
+        copy_str(calls[i].message, sizeof calls[i].message,
+                 e ? json_string_value(json_object_get(e, "message")) : "");
     }
-    if (jdoc_count(d, 0) != n) {
-        set_err(err, errlen, "the response holds %u replies for %zu calls", jdoc_count(d, 0), n);
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++, item = jdoc_next(d, item)) {
-        int f[3];
-        int64_t k;
-        rpc_call *c;
-
-        if (jdoc_fields(d, item, keys, 3, f) < 0 || jdoc_int(d, f[0], &k) < 0) {
-            set_err(err, errlen, "reply %zu has no integer id (or a member twice)", i);
-            goto fail;
-        }
-        if (k < 1 || (uint64_t) k > n) {
-            set_err(err, errlen, "reply %zu has id %lld, which no call of the batch has", i,
-                    (long long) k);
-            goto fail;
-        }
-        c = &calls[k - 1];
-        if (c->result_tok >= 0 || c->has_error) {
-            set_err(err, errlen, "two replies carry id %lld", (long long) k);
-            goto fail;
-        }
-        if (jdoc_type(d, f[2]) == JT_OBJECT) {
-            int64_t code = 0;
-
-            c->has_error = 1;
-            c->code = jdoc_int(d, jdoc_get(d, f[2], "code"), &code) == 0 ? code : 0;
-            if (jdoc_str_copy(d, jdoc_get(d, f[2], "message"), c->message, sizeof c->message) < 0)
-                copy_str(c->message, sizeof c->message, "(no message)");
-        } else if (f[1] >= 0) {
-            c->result_tok = f[1];
-        } else {
-            set_err(err, errlen, "reply with id %lld has neither result nor error",
-                    (long long) k);
-            goto fail;
-        }
-    }
-    return 0;
-fail:
-    for (size_t i = 0; i < n; i++) {
-        calls[i].result_tok = -1;
-        calls[i].has_error = 0;
-    }
-    return -1;
 }
 
-/* Parses body and matches it to calls; with as_json, each result also
- * becomes a jansson value (owned by the call).  0 or -1 with err. */
+/* With as_json: each result becomes a jansson value owned by its call.
+ * 0, or -1 with err (no result kept). */
 static int
-parse_reply(const char *body, size_t len, rpc_call *calls, size_t n, jdoc *d, int as_json,
-            char *err, size_t errlen)
+results_as_json(const jdoc *d, rpc_call *calls, size_t n, char *err, size_t errlen)
 {
-    char why[200];
-
     for (size_t i = 0; i < n; i++) {
-        json_decref(calls[i].result);
-        calls[i].result = NULL;
-    }
-    if (jdoc_parse(d, body, len, why, sizeof why) < 0) {
-        set_err(err, errlen, "the response is not JSON (%s)", why);
-        return -1;
-    }
-    if (match_replies(d, calls, n, err, errlen) < 0)
-        return -1;
-    for (size_t i = 0; as_json && i < n; i++) {
         json_error_t jerr;
         const char *raw;
         size_t rawlen;
@@ -258,6 +194,47 @@ parse_reply(const char *body, size_t len, rpc_call *calls, size_t n, jdoc *d, in
         }
     }
     return 0;
+}
+
+/* Parses body into d with the one response matcher (jsonrpc_response.c):
+ * a batch answering ids 1..n, each call getting its result or error; with
+ * as_json, results also as jansson values.  0 or -1 with err filled
+ * (nothing set). */
+static int
+parse_reply(const char *body, size_t len, rpc_call *calls, size_t n, jdoc *d, int as_json,
+            char *err, size_t errlen)
+{
+    json_t **ids = calloc(n ? n : 1, sizeof *ids);
+    rpc_answer *a = calloc(n ? n : 1, sizeof *a);
+    int in_order, rc = -1;
+
+    for (size_t i = 0; i < n; i++) {
+        json_decref(calls[i].result);
+        calls[i].result = NULL;
+        calls[i].result_tok = -1;
+        calls[i].has_error = 0;
+    }
+    if (ids == NULL || a == NULL) {
+        set_err(err, errlen, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        if ((ids[i] = json_integer((json_int_t) (i + 1))) == NULL) {
+            set_err(err, errlen, "out of memory");
+            goto done;
+        }
+    if (rpc_match(d, body, len, ids, (int) n, 1, 0, a, &in_order, err, errlen) != RPC_MATCH_OK)
+        goto done;
+    take_answers(calls, n, a);
+    rc = as_json ? results_as_json(d, calls, n, err, errlen) : 0;
+done:
+    if (a)
+        rpc_answers_clear(a, (int) n);
+    for (size_t i = 0; ids && i < n; i++)
+        json_decref(ids[i]);
+    free(ids);
+    free(a);
+    return rc;
 }
 
 int

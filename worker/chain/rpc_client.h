@@ -1,16 +1,17 @@
 /*
- * rpc_client.h: the chain operators' JSON-RPC client.
+ * rpc_client.h: the JSON-RPC client of Trace's chain operators.
  *
  * Workers never call chain providers themselves: every request goes to
  * trace-rpc-gateway as POST <gateway>/rpc/<provider>, which forwards it
  * (rate limits, failover, allow-list) and answers with the upstream
  * response, or with HTTP 502/503/504 and a JSON-RPC error body when the
- * upstream failed.  One client is one reused HTTP connection (http.c) and
+ * upstream failed.  One client is one reused HTTP connection (http_client.c) and
  * belongs to one thread.
  *
  * Calls go out as one JSON-RPC batch per rpc_client_batch() call; responses are
- * matched to calls by id, and a response that is not JSON, not a batch of
- * the right ids, or too large is a failure of the whole request.  Failures
+ * matched to calls by id (jsonrpc.h's one matcher), and a response that is
+ * not JSON, not a batch of the right ids, or too large is a failure of the
+ * whole request.  Failures
  * of the whole request that may pass (transport errors, 429, 5xx, garbage)
  * are retried a few times with jittered exponential backoff, honouring
  * Retry-After, and giving up early when the caller's stop() says so.

@@ -2,14 +2,16 @@
  * jdoc.c: the flat JSON token reader (see jdoc.h).
  *
  * The parser is a loop with an explicit stack of open containers, so depth
- * costs no C stack; strings and numbers are checked by rpc_scan.c, the
- * scanner the gateway uses, so both accept the same documents.  Tokens
+ * costs no C stack; strings, numbers and the containers a shallow parse
+ * does not tokenize are checked by json_scan.c, so every reader accepts
+ * the same documents.  Tokens
  * grow by doubling; nothing else is allocated.
  */
 #include "jdoc.h"
 
 #include "json_scan.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +49,7 @@ push_token(jdoc *d, jtype t, size_t start)
     k->count = 0;
     k->type = (uint8_t) t;
     k->escaped = 0;
+    k->opaque = 0;
     return (int) d->ntok++;
 }
 
@@ -115,6 +118,29 @@ parse_scalar(jdoc *d, size_t *pos, const char **why)
     return 0;
 }
 
+/* A container at *pos below the tokenized depth: checked by the scanner,
+ * one token with no children. */
+static int
+parse_opaque(jdoc *d, size_t *pos, const char **why)
+{
+    size_t p = *pos;
+    int i;
+
+    if (json_scan_value(d->text, d->len, &p, why) < 0) {
+        *pos = p;
+        return -1;
+    }
+    i = push_token(d, d->text[*pos] == '{' ? JT_OBJECT : JT_ARRAY, *pos);
+    if (i < 0) {
+        *why = "out of memory";
+        return -1;
+    }
+    d->tok[i].len = (uint32_t) (p - *pos);
+    d->tok[i].opaque = 1;
+    *pos = p;
+    return 0;
+}
+
 /* Reads an object key and its ':' at *pos. */
 static int
 parse_key(jdoc *d, size_t *pos, const char **why)
@@ -142,7 +168,7 @@ parse_key(jdoc *d, size_t *pos, const char **why)
 
 /* jdoc_parse's loop; on failure the caller drops the tokens. */
 static int
-parse_doc(jdoc *d, const char *text, size_t len, char *err, size_t errlen)
+parse_doc(jdoc *d, const char *text, size_t len, int max_depth, char *err, size_t errlen)
 {
     uint32_t stack[JDOC_MAX_DEPTH];
     int depth = 0;
@@ -159,7 +185,7 @@ parse_doc(jdoc *d, const char *text, size_t len, char *err, size_t errlen)
         p = json_scan_ws(text, len, p);
         if (p >= len)
             goto bad_end;
-        if (text[p] == '{' || text[p] == '[') {
+        if ((text[p] == '{' || text[p] == '[') && depth < max_depth) {
             int i = push_token(d, text[p] == '{' ? JT_OBJECT : JT_ARRAY, p);
 
             if (i < 0)
@@ -174,7 +200,10 @@ parse_doc(jdoc *d, const char *text, size_t len, char *err, size_t errlen)
                 goto bad;
             continue;
         }
-        if (text[p] == '"' ? parse_string(d, &p, &why) < 0 : parse_scalar(d, &p, &why) < 0)
+        if (text[p] == '{' || text[p] == '[') {
+            if (parse_opaque(d, &p, &why) < 0)
+                goto bad;
+        } else if (text[p] == '"' ? parse_string(d, &p, &why) < 0 : parse_scalar(d, &p, &why) < 0)
             goto bad;
         /* a value ended: what follows depends on the container around it */
         for (;;) {
@@ -223,13 +252,20 @@ bad:
 }
 
 int
-jdoc_parse(jdoc *d, const char *text, size_t len, char *err, size_t errlen)
+jdoc_parse_shallow(jdoc *d, const char *text, size_t len, int max_depth, char *err,
+                   size_t errlen)
 {
-    int rc = parse_doc(d, text, len, err, errlen);
+    int rc = parse_doc(d, text, len, max_depth, err, errlen);
 
     if (rc < 0)
         d->ntok = 0;    /* every failure, as jdoc.h promises: d holds nothing */
     return rc;
+}
+
+int
+jdoc_parse(jdoc *d, const char *text, size_t len, char *err, size_t errlen)
+{
+    return jdoc_parse_shallow(d, text, len, INT_MAX, err, errlen);
 }
 
 void

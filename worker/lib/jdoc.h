@@ -4,7 +4,7 @@
  * The chain operators read responses of many megabytes (a mainnet block
  * with its receipts is ~600 kB of JSON) and keep only a few fields of
  * each object.  A jansson tree allocates every value and hashes every key;
- * here one pass over the bytes (the grammar of rpc_scan.c, so the worker
+ * here one pass over the bytes (the grammar of json_scan.c, so the worker
  * accepts exactly what the gateway forwards) records where each value
  * starts and ends, and fields are read straight from the buffer.
  *
@@ -39,6 +39,7 @@ typedef struct jtok {
     uint32_t count;     /* elements of an array, members of an object */
     uint8_t  type;      /* jtype */
     uint8_t  escaped;   /* a string holding backslash escapes */
+    uint8_t  opaque;    /* a container a shallow parse did not look into */
 } jtok;
 
 typedef struct jdoc {
@@ -53,6 +54,14 @@ typedef struct jdoc {
  * the value is token 0; on failure d holds nothing (jdoc_free is still
  * allowed).  d's token array is reused across calls. */
 int jdoc_parse(jdoc *d, const char *text, size_t len, char *err, size_t errlen);
+
+/* The same, tokenizing only the values up to nesting depth max_depth (the
+ * root is depth 0): a deeper container is checked in full but kept as one
+ * opaque token without children (count 0; jdoc_raw has its text).  For
+ * readers that look only at the top of large documents (the gateway
+ * matching response ids). */
+int jdoc_parse_shallow(jdoc *d, const char *text, size_t len, int max_depth, char *err,
+                       size_t errlen);
 
 /* Releases the tokens (not the text). */
 void jdoc_free(jdoc *d);

@@ -1,8 +1,8 @@
 /*
- * rpc_scan.c: the validating JSON scanner (see rpc_scan.h for what it
+ * json_scan.c: the validating JSON scanner (see json_scan.h for what it
  * accepts).  Recursive descent over a byte buffer; nothing is allocated;
  * recursion is bounded by JSON_SCAN_MAX_DEPTH (a few dozen bytes of stack
- * per level).  test/gateway/fuzz_rpc.c checks it against jansson.
+ * per level).  tests/fuzz_chain.c checks it against jansson (through jdoc).
  */
 #include "json_scan.h"
 

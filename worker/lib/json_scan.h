@@ -1,5 +1,5 @@
 /*
- * rpc_scan.h: a validating JSON scanner that builds no tree.
+ * json_scan.h: a validating JSON scanner that builds no tree.
  *
  * The gateway must check every upstream response before a byte of it
  * reaches a client, and responses are large (a mainnet block with its
@@ -14,8 +14,8 @@
  * as jansson refuses it), no leading zeros, nesting at most
  * JSON_SCAN_MAX_DEPTH.  Unlike jansson it does not refuse integers beyond
  * 64 bits or reals beyond double range: they are valid JSON.
- * Duplicate keys are not looked for here (rpc.c refuses them where they
- * matter: the members of a JSON-RPC response).
+ * Duplicate keys are not looked for here (chain/jsonrpc_response.c
+ * refuses them where they matter: the members of a JSON-RPC response).
  */
 #ifndef TRACE_JSON_SCAN_H
 #define TRACE_JSON_SCAN_H

@@ -163,36 +163,40 @@ emit(int level, int64_t task_id, int attempt, int udf, const char *msg)
     pthread_mutex_unlock(&log_mu);
 }
 
+/* Formats, masks and writes one message. */
+static void __attribute__((format(printf, 4, 0)))
+vlog(int level, int64_t task_id, int attempt, const char *fmt, va_list ap)
+{
+    char msg[8192];
+
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (mask_fn)
+        mask_fn(msg, sizeof msg, mask_arg);
+    emit(level, task_id, attempt, 0, msg);
+}
+
 void
 log_msg(int level, const char *fmt, ...)
 {
-    char msg[8192];
     va_list ap;
 
     if (!log_enabled(level))
         return;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vlog(level, 0, 0, fmt, ap);
     va_end(ap);
-    if (mask_fn)
-        mask_fn(msg, sizeof msg, mask_arg);
-    emit(level, 0, 0, 0, msg);
 }
 
 void
 log_task(int level, int64_t task_id, int attempt, const char *fmt, ...)
 {
-    char msg[8192];
     va_list ap;
 
     if (!log_enabled(level))
         return;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vlog(level, task_id, attempt, fmt, ap);
     va_end(ap);
-    if (mask_fn)
-        mask_fn(msg, sizeof msg, mask_arg);
-    emit(level, task_id, attempt, 0, msg);
 }
 
 void

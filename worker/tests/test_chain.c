@@ -1,10 +1,10 @@
 /*
- * unit.c: unit tests of the chain operators' pure parts: hex decoding,
- * the binary COPY encoder (numeric, timestamptz, header), and the
- * JSON-RPC response matcher of rpc_client.c (bad peers: wrong ids,
- * duplicates, truncated bodies, non-JSON), and the flat JSON reader
- * jdoc.c (navigation, decoding, errors and where they are).  Built and run by
- * test/chain/run.sh against the worker's objects.
+ * test_chain.c: unit tests of chain/ and the chain operators' pure parts:
+ * hex decoding, the binary COPY encoder (numeric, timestamptz, header),
+ * the JSON-RPC client's side of the one response matcher (bad peers: wrong
+ * ids, duplicates, truncated bodies, non-JSON), and the flat JSON reader
+ * lib/jdoc.c (navigation, decoding, errors and where they are).  Built and
+ * run by test/chain/run.sh (make -C worker tests/test_chain).
  */
 #include "evm.h"
 #include "jdoc.h"
@@ -183,27 +183,34 @@ test_rpc(void)
           strcmp(c[0].message, "nope") == 0,
           "a per-call error is kept with its code and message");
     rpc_client_calls_clear(c, 1);
-    CHECK(parse("<html>", c, 1, err, sizeof err) < 0 && strstr(err, "not JSON") != NULL,
+    CHECK(parse("<html>", c, 1, err, sizeof err) < 0 && contains(err, "not valid JSON"),
           "not JSON is refused");
-    CHECK(parse("[{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"0x", c, 1, err, sizeof err) < 0,
+    CHECK(parse("[{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"0x", c, 1, err, sizeof err) < 0 &&
+          contains(err, "not valid JSON"),
           "a truncated body is refused");
     CHECK(parse("{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32600,\"message\":\"bad\"}}",
-                c, 1, err, sizeof err) < 0 && strstr(err, "not an array") != NULL,
-          "a single object for a batch is refused");
-    CHECK(parse("[{\"id\":1,\"result\":1}]", c, 2, err, sizeof err) < 0,
+                c, 1, err, sizeof err) < 0 && contains(err, "single object: bad"),
+          "a single object for a batch is refused, naming its error");
+    CHECK(parse("[{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":1}]", c, 2, err, sizeof err) < 0 &&
+          contains(err, "answered with 1 responses"),
           "too few replies are refused");
-    CHECK(parse("[{\"id\":1,\"result\":1},{\"id\":3,\"result\":1}]", c, 2, err, sizeof err) < 0 &&
-          strstr(err, "no call") != NULL,
+    CHECK(parse("[{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":1},{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":1}]",
+                c, 2, err, sizeof err) < 0 && contains(err, "not asked"),
           "an id no call has is refused");
-    CHECK(parse("[{\"id\":1,\"result\":1},{\"id\":1,\"result\":2}]", c, 2, err, sizeof err) < 0 &&
-          c[0].result == NULL,
+    CHECK(parse("[{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":1},{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":2}]",
+                c, 2, err, sizeof err) < 0 && contains(err, "twice") && c[0].result == NULL,
           "a repeated id is refused");
-    CHECK(parse("[{\"id\":\"1\",\"result\":1}]", c, 1, err, sizeof err) < 0,
+    CHECK(parse("[{\"jsonrpc\":\"2.0\",\"id\":\"1\",\"result\":1}]", c, 1, err, sizeof err) < 0 &&
+          contains(err, "not asked"),
           "a string id is refused (we send integers)");
-    CHECK(parse("[{\"id\":1}]", c, 1, err, sizeof err) < 0,
+    CHECK(parse("[{\"jsonrpc\":\"2.0\",\"id\":1}]", c, 1, err, sizeof err) < 0 &&
+          contains(err, "exactly one of"),
           "a reply with neither result nor error is refused");
-    CHECK(parse("[{\"id\":1,\"result\":1,\"result\":2}]", c, 1, err, sizeof err) < 0,
+    CHECK(parse("[{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":1,\"result\":2}]", c, 1, err, sizeof err) < 0 &&
+          contains(err, "repeats a member"),
           "duplicate keys are refused (a smuggled second result)");
+    CHECK(parse("[{\"id\":1,\"result\":1}]", c, 1, err, sizeof err) < 0 && contains(err, "2.0"),
+          "a reply without \"jsonrpc\": \"2.0\" is refused (the gateway's rule: one matcher)");
     cl = rpc_client_new("http://127.0.0.1:1", "a/b", err, sizeof err);
     CHECK(cl == NULL,
           "a provider name with a slash is refused");
@@ -626,6 +633,32 @@ test_jdoc_reuse(void)
     free(big);
 }
 
+/* A shallow parse tokenizes the top and checks the rest. */
+static void
+test_jdoc_shallow(void)
+{
+    static const char doc[] = "[{\"a\":[1,{\"b\":2}],\"c\":3},{}]";
+    jdoc d = {0};
+    char err[200];
+    size_t len;
+    const char *raw;
+    int a;
+
+    CHECK(jdoc_parse_shallow(&d, doc, strlen(doc), 2, err, sizeof err) == 0 && d.ntok == 7,
+          "jdoc shallow: depth 2 makes 7 tokens (deeper containers are one each)");
+    a = jdoc_get(&d, 1, "a");
+    raw = a >= 0 ? jdoc_raw(&d, a, &len) : NULL;
+    CHECK(jdoc_type(&d, a) == JT_ARRAY && jdoc_count(&d, a) == 0 && jdoc_first(&d, a) == -1 &&
+          raw != NULL && len == 11 && memcmp(raw, "[1,{\"b\":2}]", 11) == 0,
+          "jdoc shallow: an opaque container has its text, no children");
+    CHECK(jdoc_parse_shallow(&d, "[{\"a\":[1,{\"b\":2,}]}]", 20, 2, err, sizeof err) < 0 &&
+          contains(err, "at byte"),
+          "jdoc shallow: invalid JSON deep inside is still refused");
+    CHECK(jdoc_parse_shallow(&d, "[{\"a\":\"\xff\"}]", 12, 1, err, sizeof err) < 0,
+          "jdoc shallow: invalid UTF-8 inside an opaque value is refused");
+    jdoc_free(&d);
+}
+
 static void
 test_jdoc(void)
 {
@@ -639,6 +672,7 @@ test_jdoc(void)
     test_jdoc_errors();
     test_jdoc_long_strings();
     test_jdoc_reuse();
+    test_jdoc_shallow();
 }
 
 int

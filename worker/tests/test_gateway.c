@@ -1,15 +1,16 @@
 /*
- * test_gateway.c: unit tests of trace-rpc-gateway's pure parts: the
- * JSON-RPC validator and id matcher (rpc.c), the config parser and
- * credential handling (gateway_config.c), and the token bucket, AIMD,
- * backoff and URL health arithmetic (gateway_rate.c).  No network.
+ * test_gateway.c: unit tests of trace-rpc-gateway's pure parts: the JSON
+ * scanner, the JSON-RPC validator and the response matcher as the gateway
+ * uses it (chain/jsonrpc*.c), the settings and credential handling
+ * (config.c, secrets.c), and the token bucket, AIMD and URL health
+ * arithmetic (rate.c).  No network.
  * Prints "ok N - name" / "not ok N - name" and "N passed, N failed";
  * exits non-zero on any failure.
  */
 #define _GNU_SOURCE
 #include "gateway.h"
 #include "rate.h"
-#include "backoff.h"
+#include "evm.h"
 #include "log.h"
 #include "jsonrpc.h"
 #include "json_scan.h"
@@ -340,9 +341,9 @@ test_answers(void)
               rpc_getlogs_range(params, &from, &to) == 0 && to == 31,
           "a sub-range keeps the filter and leaves the original alone");
     json_decref(sub);
-    CHECK(rpc_parse_quantity("0x0", &from) == 0 && from == 0 && rpc_parse_quantity("0x", &from) < 0 &&
-              rpc_parse_quantity("12", &from) < 0 && rpc_parse_quantity("0x12345678901234567", &from) < 0 &&
-              rpc_parse_quantity("0xfg", &from) < 0,
+    CHECK(hex_to_u64("0x0", &from) == 0 && from == 0 && hex_to_u64("0x", &from) < 0 &&
+              hex_to_u64("12", &from) < 0 && hex_to_u64("0x12345678901234567", &from) < 0 &&
+              hex_to_u64("0xfg", &from) < 0,
           "quantities are strict hex");
     {
         size_t len;
@@ -450,6 +451,14 @@ test_config(void)
         gw_config_free(&cfg);
     } else
         CHECK(0, "two providers");
+}
+
+/* What a config may not say. */
+static void
+test_config_refusals(void)
+{
+    gw_config cfg;
+    char err[512];
 
     CHECK(load(&cfg, "provider.a.chain_id = 1\nprovider.a.url = 'http://h/${NOPE}'\n", err, sizeof err) < 0 &&
               contains(err, "NOPE is not set") && contains(err, "provider \"a\" url 1"),
@@ -559,12 +568,6 @@ test_rate(void)
         gw_bucket_limited(&b, t + 61000 + i * 1000);
     CHECK(fabs(b.rate - 5) < 1e-9, "the rate never falls below rate_min");
 
-    CHECK(backoff_ms(&(backoff_policy){100, 5000, 0}, 1, 0.5) == 100 && backoff_ms(&(backoff_policy){100, 5000, 0}, 2, 0.5) == 200 &&
-              backoff_ms(&(backoff_policy){100, 5000, 0}, 4, 0.5) == 800 && backoff_ms(&(backoff_policy){100, 5000, 0}, 30, 0.5) == 5000,
-          "backoff doubles up to its cap");
-    CHECK(backoff_ms(&(backoff_policy){100, 5000, 0.2}, 3, 0.0) == 320 && backoff_ms(&(backoff_policy){100, 5000, 0.2}, 3, 0.999999) == 479,
-          "jitter spans [1 - j, 1 + j]");
-    CHECK(backoff_ms(&(backoff_policy){100, 5000, 0.5}, 30, 0.999) == 5000, "jitter never passes the cap");
 }
 
 static void
@@ -615,6 +618,7 @@ main(void)
     test_responses();
     test_answers();
     test_config();
+    test_config_refusals();
     test_rate();
     test_health();
     return tap_done();

@@ -53,7 +53,6 @@ test_config(void)
 {
     worker_config c;
     char err[512];
-    char *noenv[] = {NULL};
 
     CHECK(config_defaults(&c, err, sizeof err) == 0, "defaults load");
     CHECK(c.concurrency == 4 && c.poll_interval_ms == 5000 && c.lease_ms == 0 &&
@@ -100,8 +99,16 @@ test_config(void)
     CHECK(config_parse_text(&c, "= 3\n", "t.conf", err, sizeof err) < 0 &&
           contains(err, "expected \"name = value\""), "a line without a name is refused");
     config_free(&c);
+}
 
-    /* Sources: file < environment < flags. */
+/* Sources: file < environment < flags. */
+static void
+test_config_sources(void)
+{
+    worker_config c;
+    char err[512];
+    char *noenv[] = {NULL};
+
     {
         char path[] = "/tmp/trace-worker-test-XXXXXX";
         int fd = mkstemp(path);
@@ -167,8 +174,14 @@ test_config(void)
         }
         unlink(path);
     }
+}
 
-    /* Dump masks secrets; restart-only changes are found. */
+/* Dump masks secrets; restart-only changes are found. */
+static void
+test_config_dump(void)
+{
+    char err[512];
+
     {
         worker_config a, b;
         char *buf = NULL;
@@ -399,6 +412,8 @@ main(void)
     log_configure(LOG_ERROR, LOG_TEXT, "test");
     test_units();
     test_config();
+    test_config_sources();
+    test_config_dump();
     test_lines();
     test_stream();
     return tap_done();

@@ -1,5 +1,5 @@
 /*
- * gateway_request.c: what one client body becomes.
+ * request.c: what one client body becomes.
  *
  * The body is parsed and validated (rpc.c); invalid requests are answered
  * -32600 and methods outside the provider's allow-list -32601, locally; the
@@ -168,41 +168,36 @@ count_request(gw_provider_rt *p, int method_idx, int outcome)
     gw_add(&p->m.requests[row * GW_OUT_NOUTCOMES + outcome], 1);
 }
 
-void
-gw_forward(gw_runtime *rt, gw_provider_rt *p, const char *body, size_t len, gw_reply *out)
+/* One client body on its way: its requests, those that go upstream, and
+ * their answers. */
+typedef struct fwd_body {
+    rpc_request  req;
+    json_t     **reqs, **ids;       /* of the m requests that go upstream */
+    const char **methods;
+    int         *which;             /* their index in req.items */
+    rpc_reply   *answers;
+    int          m;
+    char        *verbatim;          /* one upstream body answering all, in order */
+    size_t       vlen;
+} fwd_body;
+
+/* Answers invalid requests and methods outside the allow-list locally;
+ * lists the rest for upstream.  0 or -1 (out of memory). */
+static int
+local_answers(gw_provider_rt *p, fwd_body *b)
 {
-    const gw_provider_config *pc = p->cfg;
-    rpc_request req;
-    gw_fwd f = {.rt = rt, .p = p, .last_class = -1};
-    json_t **reqs = NULL, **ids = NULL;
-    rpc_reply *answers = NULL;
-    const char **methods = NULL;
-    int *which = NULL;
-    char *verbatim = NULL;
-    size_t vlen = 0;
-    char err[512];
-    int code, m = 0, rc = 0;
+    int n = b->req.n;
 
-    memset(out, 0, sizeof(*out));
-    if (rpc_parse_request(body, len, rt->cfg->max_batch, &req, &code, err, sizeof err) < 0) {
-        count_request(p, -1, GW_OUT_INVALID);
-        gw_reply_error(out, 400, code, "gateway: %s: %s", pc->name, err);
-        return;
-    }
-    f.deadline = now_ms() + pc->request_timeout_ms;
-    f.splits_left = pc->getlogs_max_splits;
-
-    reqs = calloc((size_t) req.n, sizeof(json_t *));
-    ids = calloc((size_t) req.n, sizeof(json_t *));
-    answers = calloc((size_t) req.n, sizeof(rpc_reply));
-    methods = calloc((size_t) req.n, sizeof(char *));
-    which = calloc((size_t) req.n, sizeof(int));
-    if (reqs == NULL || ids == NULL || answers == NULL || methods == NULL || which == NULL)
-        goto oom;
-
-    /* Local answers first: invalid requests and methods not allowed. */
-    for (int i = 0; i < req.n; i++) {
-        rpc_item *it = &req.items[i];
+    b->reqs = calloc((size_t) n, sizeof(json_t *));
+    b->ids = calloc((size_t) n, sizeof(json_t *));
+    b->answers = calloc((size_t) n, sizeof(rpc_reply));
+    b->methods = calloc((size_t) n, sizeof(char *));
+    b->which = calloc((size_t) n, sizeof(int));
+    if (b->reqs == NULL || b->ids == NULL || b->answers == NULL || b->methods == NULL ||
+        b->which == NULL)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        rpc_item *it = &b->req.items[i];
         char msg[RPC_MAX_METHOD_LEN + 64];
 
         it->method_idx = -1;
@@ -210,100 +205,142 @@ gw_forward(gw_runtime *rt, gw_provider_rt *p, const char *body, size_t len, gw_r
             it->outcome = GW_OUT_INVALID;
             continue;
         }
-        it->method_idx = gw_method_allowed(pc, it->method);
+        it->method_idx = gw_method_allowed(p->cfg, it->method);
         if (it->method_idx < 0) {
             snprintf(msg, sizeof msg, "method %s is not allowed by the gateway", it->method);
             if (rpc_error_reply(&it->resp, it->id, RPC_METHOD_NOT_FOUND, msg) < 0)
-                goto oom;
+                return -1;
             it->outcome = GW_OUT_NOT_ALLOWED;
             it->done = 1;
             continue;
         }
-        reqs[m] = rpc_make_request(it->id, it->method, it->params);
-        if (reqs[m] == NULL)
-            goto oom;
-        ids[m] = it->id;
-        methods[m] = it->method;
-        which[m++] = i;
+        if ((b->reqs[b->m] = rpc_make_request(it->id, it->method, it->params)) == NULL)
+            return -1;
+        b->ids[b->m] = it->id;
+        b->methods[b->m] = it->method;
+        b->which[b->m++] = i;
     }
+    return 0;
+}
 
-    if (m > 0)
-        rc = gw_upstream_call(&f, reqs, ids, methods, m, req.is_batch, answers,
-                         m == req.n ? &verbatim : NULL, &vlen);
-    /* Too-large eth_getLogs ranges: split. */
-    for (int k = 0; rc == 0 && k < m; k++) {
-        rpc_item *it = &req.items[which[k]];
+/* eth_getLogs answered "range too large": split, while the budget lasts.
+ * 0, or -1 when forwarding failed. */
+static int
+split_ranges(gw_fwd *f, fwd_body *b)
+{
+    for (int k = 0; k < b->m; k++) {
+        rpc_item *it = &b->req.items[b->which[k]];
         uint64_t from, to;
+        rpc_reply merged;
 
-        if (rpc_classify_answer(it->method, it->params, &answers[k]) == RPC_ANSWER_RANGE &&
-            rpc_getlogs_range(it->params, &from, &to) == 0 && from < to &&
-            f.splits_left >= 2) {
-            rpc_reply merged;
-
-            free(verbatim);
-            verbatim = NULL;
-            if (getlogs_split(&f, it->id, it->params, from, to, &merged) < 0)
-                rc = -1;
-            else {
-                rpc_reply_free(&answers[k]);
-                answers[k] = merged;
-            }
-        }
+        if (rpc_classify_answer(it->method, it->params, &b->answers[k]) != RPC_ANSWER_RANGE ||
+            rpc_getlogs_range(it->params, &from, &to) < 0 || from >= to || f->splits_left < 2)
+            continue;
+        free(b->verbatim);
+        b->verbatim = NULL;
+        if (getlogs_split(f, it->id, it->params, from, to, &merged) < 0)
+            return -1;
+        rpc_reply_free(&b->answers[k]);
+        b->answers[k] = merged;
     }
-    if (rc < 0) {
-        int outcome, status = failure_status(&f, &outcome);
-        char cause[sizeof f.cause];
+    return 0;
+}
 
-        copy_str(cause, sizeof cause, f.cause[0] ? f.cause : "upstream failed");
-        gw_redact(rt->cfg, cause, sizeof cause);
-        for (int k = 0; k < m; k++)
-            count_request(p, req.items[which[k]].method_idx, outcome);
-        for (int i = 0; i < req.n; i++)
-            if (req.items[i].done)
-                count_request(p, req.items[i].method_idx, req.items[i].outcome);
-        log_msg(LOG_WARN, "provider=%s: %s request failed after %d upstream attempts (HTTP %d): %s",
-               pc->name, req.is_batch ? "batch" : req.items[0].method, f.attempts, status, cause);
-        {
-            char msg[sizeof cause + GW_NAME_MAX + 16];
+/* The budget ran out: 502, 503 or 504 with a JSON-RPC error naming why,
+ * every request counted with that outcome. */
+static void
+reply_failure(gw_runtime *rt, gw_provider_rt *p, const gw_fwd *f, fwd_body *b, gw_reply *out)
+{
+    int outcome, status = failure_status(f, &outcome);
+    char cause[sizeof f->cause], msg[sizeof cause + GW_NAME_MAX + 16];
 
-            snprintf(msg, sizeof msg, "gateway: %s: %s", pc->name, cause);
-            out->status = status;
-            out->body = rpc_error_body(req.is_batch ? NULL : req.items[0].id, RPC_INTERNAL_ERROR,
-                                       msg, &out->len);
-        }
-        goto cleanup;
-    }
-    for (int k = 0; k < m; k++) {
-        rpc_item *it = &req.items[which[k]];
+    copy_str(cause, sizeof cause, f->cause[0] ? f->cause : "upstream failed");
+    gw_redact(rt->cfg, cause, sizeof cause);
+    for (int k = 0; k < b->m; k++)
+        count_request(p, b->req.items[b->which[k]].method_idx, outcome);
+    for (int i = 0; i < b->req.n; i++)
+        if (b->req.items[i].done)
+            count_request(p, b->req.items[i].method_idx, b->req.items[i].outcome);
+    log_msg(LOG_WARN, "provider=%s: %s request failed after %d upstream attempts (HTTP %d): %s",
+            p->cfg->name, b->req.is_batch ? "batch" : b->req.items[0].method, f->attempts, status,
+            cause);
+    snprintf(msg, sizeof msg, "gateway: %s: %s", p->cfg->name, cause);
+    out->status = status;
+    out->body = rpc_error_body(b->req.is_batch ? NULL : b->req.items[0].id, RPC_INTERNAL_ERROR,
+                               msg, &out->len);
+}
 
-        it->resp = answers[k];
-        memset(&answers[k], 0, sizeof answers[k]);
+/* Every request answered: 200 with the upstream body as it came when one
+ * answered everything in order, else rebuilt in request order. */
+static void
+reply_success(gw_provider_rt *p, fwd_body *b, gw_reply *out)
+{
+    for (int k = 0; k < b->m; k++) {
+        rpc_item *it = &b->req.items[b->which[k]];
+
+        it->resp = b->answers[k];
+        memset(&b->answers[k], 0, sizeof b->answers[k]);
         it->outcome = it->resp.error != NULL ? GW_OUT_RPC_ERROR : GW_OUT_OK;
         it->done = 1;
     }
-    for (int i = 0; i < req.n; i++)
-        count_request(p, req.items[i].method_idx, req.items[i].outcome);
+    for (int i = 0; i < b->req.n; i++)
+        count_request(p, b->req.items[i].method_idx, b->req.items[i].outcome);
     out->status = 200;
-    if (verbatim != NULL) {
-        out->body = verbatim;
-        out->len = vlen;
-        verbatim = NULL;
+    if (b->verbatim != NULL) {
+        out->body = b->verbatim;
+        out->len = b->vlen;
+        b->verbatim = NULL;
     } else
-        out->body = rpc_dump_response(&req, &out->len);
-    goto cleanup;
+        out->body = rpc_dump_response(&b->req, &out->len);
+}
 
-oom:
-    gw_reply_error(out, 500, RPC_INTERNAL_ERROR, "gateway: %s: out of memory", pc->name);
-cleanup:
-    for (int k = 0; k < m; k++) {
-        json_decref(reqs[k]);
-        rpc_reply_free(&answers[k]);
+static void
+fwd_body_free(fwd_body *b)
+{
+    for (int k = 0; k < b->m; k++) {
+        json_decref(b->reqs[k]);
+        rpc_reply_free(&b->answers[k]);
     }
-    free(verbatim);
-    free(reqs);
-    free(ids);
-    free(answers);
-    free(methods);
-    free(which);
-    rpc_request_free(&req);
+    free(b->verbatim);
+    free(b->reqs);
+    free(b->ids);
+    free(b->answers);
+    free(b->methods);
+    free(b->which);
+    rpc_request_free(&b->req);
+}
+
+void
+gw_forward(gw_runtime *rt, gw_provider_rt *p, const char *body, size_t len, gw_reply *out)
+{
+    const gw_provider_config *pc = p->cfg;
+    gw_fwd f = {.rt = rt, .p = p, .last_class = -1};
+    fwd_body b;
+    char err[512];
+    int code, rc = 0;
+
+    memset(out, 0, sizeof(*out));
+    memset(&b, 0, sizeof b);
+    if (rpc_parse_request(body, len, rt->cfg->max_batch, &b.req, &code, err, sizeof err) < 0) {
+        count_request(p, -1, GW_OUT_INVALID);
+        gw_reply_error(out, 400, code, "gateway: %s: %s", pc->name, err);
+        return;
+    }
+    f.deadline = now_ms() + pc->request_timeout_ms;
+    f.splits_left = pc->getlogs_max_splits;
+    if (local_answers(p, &b) < 0) {
+        gw_reply_error(out, 500, RPC_INTERNAL_ERROR, "gateway: %s: out of memory", pc->name);
+        fwd_body_free(&b);
+        return;
+    }
+    if (b.m > 0)
+        rc = gw_upstream_call(&f, b.reqs, b.ids, b.methods, b.m, b.req.is_batch, b.answers,
+                              b.m == b.req.n ? &b.verbatim : NULL, &b.vlen);
+    if (rc == 0)
+        rc = split_ranges(&f, &b);
+    if (rc < 0)
+        reply_failure(rt, p, &f, &b, out);
+    else
+        reply_success(p, &b, out);
+    fwd_body_free(&b);
 }

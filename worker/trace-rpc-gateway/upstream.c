@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "backoff.h"
+#include "evm.h"
 #include "log.h"
 #include "util.h"
 
@@ -416,7 +417,7 @@ verify_chain(gw_fwd *f, http_client *c, int u)
         goto done;
     }
     result = rpc_reply_result(&ans);
-    if (rpc_parse_quantity(json_string_value(result), &chain) < 0) {
+    if (hex_to_u64(json_string_value(result), &chain) < 0) {
         cls = ans.error != NULL && rpc_error_is_limit(ans.error) ? GW_FAIL_RPC_LIMIT
                                                                  : GW_FAIL_INVALID_JSON;
         snprintf(cause, sizeof cause, "eth_chainId check: no chain id in the answer");
@@ -454,267 +455,349 @@ done:
     return rc;
 }
 
+/* One gw_upstream_call across its attempts: what is still unanswered and
+ * which URLs were tried. */
+typedef struct upcall {
+    gw_fwd      *f;
+    json_t     **reqs, **ids;
+    const char **methods;
+    int          n, as_batch;
+    rpc_reply   *answers;
+    int         *pending;           /* indexes of the requests still unanswered */
+    int          npending;
+    json_t     **preq, **pids;      /* the pending ones, for this attempt */
+    const char **pmeth;
+    rpc_reply   *got;               /* this attempt's answers */
+    int          tries, last_url;
+    uint32_t     tried;             /* bit u: URL u was tried by this request */
+    char         what[200];         /* the methods, for the log */
+} upcall;
+
+/* Whether the request's budget still allows an attempt (f->cause says why
+ * not). */
+static int
+budget_left(upcall *c)
+{
+    gw_fwd *f = c->f;
+
+    if (gw_stopping(f->rt)) {
+        copy_str(f->cause, sizeof f->cause, "the gateway is shutting down");
+        return 0;
+    }
+    if (c->tries > f->p->cfg->retries)
+        return 0;
+    if (now_ms() >= f->deadline) {
+        f->last_class = GW_FAIL_TIMEOUT;
+        snprintf(f->cause, sizeof f->cause, "request_timeout (%lld ms) reached",
+                 (long long) f->p->cfg->request_timeout_ms);
+        return 0;
+    }
+    return 1;
+}
+
+enum { PICK_OK, PICK_AGAIN, PICK_FAIL };
+
+/* Which URL: the healthiest that is up, preferring one not yet tried; when
+ * all are down, wait for the first to come back (at most queue_timeout).
+ * *need_verify: the URL's chain id is still to be checked. */
+static int
+pick_url(upcall *c, int *u, int *need_verify)
+{
+    gw_fwd *f = c->f;
+    gw_provider_rt *p = f->p;
+    const gw_health *hs[GW_MAX_URLS];
+    int disabled[GW_MAX_URLS];
+    int64_t wait = 0;
+
+    pthread_mutex_lock(&p->mu);
+    for (int k = 0; k < p->nurls; k++) {
+        hs[k] = &p->urls[k].health;
+        disabled[k] = p->urls[k].chain_state < 0;
+    }
+    *u = gw_pick_url(hs, disabled, p->nurls, c->tried, now_ms(), &wait);
+    *need_verify = *u >= 0 && p->cfg->verify_chain_id && p->urls[*u].chain_state == 0;
+    pthread_mutex_unlock(&p->mu);
+    if (*u >= 0)
+        return PICK_OK;
+    if (wait < 0) {
+        copy_str(f->cause, sizeof f->cause, "no usable URL (every URL serves another chain)");
+        return PICK_FAIL;
+    }
+    /* Wait for one to come back only as long as for capacity. */
+    if (wait <= p->cfg->queue_timeout_ms && wait_for(f, wait) == 0)
+        return PICK_AGAIN;
+    if (f->attempts == 0)
+        f->no_capacity = 1;     /* 503: nothing tried, nothing up */
+    else if (f->last_class < 0)
+        f->last_class = GW_FAIL_CONNECT;
+    snprintf(f->cause + strlen(f->cause), sizeof f->cause - strlen(f->cause),
+             "%severy URL is down for another %lld ms", f->cause[0] ? "; " : "", (long long) wait);
+    return PICK_FAIL;
+}
+
+/* A retry on a URL already tried waits the backoff; failing over to
+ * another does not.  0, or -1 when the wait would pass the deadline. */
+static int
+backoff_before(upcall *c, int u)
+{
+    gw_fwd *f = c->f;
+    const gw_provider_config *pc = f->p->cfg;
+    backoff_policy bp = {pc->backoff_base_ms, pc->backoff_max_ms, pc->jitter};
+
+    if (c->tries == 0)
+        return 0;
+    gw_add(&f->p->m.retries, 1);
+    if (u != c->last_url)
+        gw_add(&f->p->m.failovers, 1);
+    if (u >= 32 || !(c->tried & (1u << u)) ||
+        wait_for(f, backoff_ms(&bp, c->tries, rand_unit())) == 0)
+        return 0;
+    if (!gw_stopping(f->rt) && f->last_class < 0)
+        f->last_class = GW_FAIL_TIMEOUT;
+    return -1;
+}
+
+/* A rate token for every pending call, then a concurrency slot, each
+ * within queue_timeout: the slot's client, or NULL (503: f says why). */
+static http_client *
+reserve(upcall *c)
+{
+    gw_fwd *f = c->f;
+    gw_provider_rt *p = f->p;
+    int64_t until = now_ms() + p->cfg->queue_timeout_ms, wait, left;
+    http_client *client;
+    char err[512];
+    double rate;
+
+    if (until > f->deadline)
+        until = f->deadline;
+    pthread_mutex_lock(&p->mu);
+    wait = gw_bucket_reserve(&p->bucket, now_ms(), c->npending, until - now_ms());
+    rate = p->bucket.rate;
+    pthread_mutex_unlock(&p->mu);
+    if (wait < 0) {
+        f->no_capacity = 1;
+        gw_add(&p->m.queue_rejects, 1);
+        snprintf(f->cause, sizeof f->cause, "rate limit: no capacity within %lld ms (%.2f req/s)",
+                 (long long) (until - now_ms()), rate);
+        return NULL;
+    }
+    if (wait > 0 && wait_for(f, wait) < 0)
+        return NULL;
+    if ((client = slot_take(f, until, err, sizeof err)) == NULL) {
+        f->no_capacity = 1;
+        gw_add(&p->m.queue_rejects, 1);
+        copy_str(f->cause, sizeof f->cause, err);
+        return NULL;
+    }
+    /* An attempt never runs past the request's budget. */
+    left = f->deadline - now_ms();
+    http_client_set_total_timeout(client, left < 1 ? 1 : left < p->cfg->timeout_ms
+                                                          ? left : p->cfg->timeout_ms);
+    return client;
+}
+
+/* What an HTTP answer r to the pending calls means: -1 when it answers
+ * them (c->got filled, *in_order set), else the failure class with
+ * cause. */
+static int
+classify(upcall *c, const http_response *r, int *in_order, char *cause, size_t n)
+{
+    char err[512];
+    int m;
+
+    if (r->status >= 300 && r->status < 400) {
+        snprintf(cause, n, "HTTP %ld redirect (not followed)", r->status);
+        return GW_FAIL_REDIRECT;
+    }
+    if (r->status == 429 || r->status == 502 || r->status == 503 || r->status == 504) {
+        if (r->retry_after_ms >= 0)
+            snprintf(cause, n, "HTTP %ld (Retry-After %lld s)", r->status,
+                     (long long) (r->retry_after_ms / 1000));
+        else
+            snprintf(cause, n, "HTTP %ld", r->status);
+        return r->status == 429 ? GW_FAIL_HTTP_429 : GW_FAIL_HTTP_5XX;
+    }
+    if (r->status != 200 && r->status != 400 && r->status != 500) {
+        snprintf(cause, n, "HTTP %ld", r->status);
+        return r->status >= 500 ? GW_FAIL_HTTP_5XX : GW_FAIL_HTTP_4XX;
+    }
+    /* 200, or a 400/500 that carries JSON-RPC answers. */
+    m = rpc_match_response(r->body, r->len, c->pids, c->npending, c->as_batch, c->got, in_order,
+                           err, sizeof err);
+    if (m == RPC_MATCH_OK)
+        return -1;
+    if (r->status != 200) {
+        snprintf(cause, n, "HTTP %ld", r->status);
+        return r->status >= 500 ? GW_FAIL_HTTP_5XX : GW_FAIL_HTTP_4XX;
+    }
+    copy_str(cause, n, err);
+    return m == RPC_MATCH_LIMITED ? GW_FAIL_RPC_LIMIT
+           : m == RPC_MATCH_BAD_IDS ? GW_FAIL_ID_MISMATCH : GW_FAIL_INVALID_JSON;
+}
+
+/* Sends the pending calls to URL u through client (which it gives back):
+ * -1 with the response in *r when they were answered, else the failure
+ * class with cause. */
+static int
+send_attempt(upcall *c, http_client *client, int u, http_response *r, int *in_order,
+             char *cause, size_t n)
+{
+    gw_fwd *f = c->f;
+    gw_provider_rt *p = f->p;
+    char *body, err[512];
+    size_t blen = 0;
+    int64_t started;
+    int cls = -1;
+
+    for (int k = 0; k < c->npending; k++) {
+        c->preq[k] = c->reqs[c->pending[k]];
+        c->pids[k] = c->ids[c->pending[k]];
+        c->pmeth[k] = c->methods[c->pending[k]];
+    }
+    describe_methods(c->pmeth, c->npending, c->as_batch, c->what, sizeof c->what);
+    if ((body = rpc_dump_requests(c->preq, c->npending, c->as_batch, &blen)) == NULL) {
+        slot_give(p, client);
+        copy_str(f->cause, sizeof f->cause, "out of memory");
+        return -2;
+    }
+    f->attempts++;
+    gw_add(&p->m.url_calls[u], 1);
+    gw_add(&p->m.sent_bytes, blen);
+    started = now_ms();
+    if (http_post_json(client, p->urls[u].url, "upstream", body, blen, p->headers, r, err,
+                       sizeof err) < 0) {
+        cls = class_of_transport(http_last_failure(client));
+        copy_str(cause, n, err);
+    }
+    slot_give(p, client);
+    free(body);
+    if (cls >= 0)
+        return cls;
+    gw_add(&p->m.received_bytes, r->len);
+    record_latency(p, now_ms() - started);
+    return classify(c, r, in_order, cause, n);
+}
+
+/* Keeps the answers of this attempt but its rate-limit errors, which stay
+ * pending; hands over the body as it came when it answered everything in
+ * order.  How many were rate limited. */
+static int
+keep_answers(upcall *c, int u, http_response *r, int in_order, char **verbatim, size_t *vlen)
+{
+    gw_provider_rt *p = c->f->p;
+    int still = 0, nlimited = 0;
+
+    pthread_mutex_lock(&p->mu);
+    gw_health_success(&p->urls[u].health, now_ms());
+    pthread_mutex_unlock(&p->mu);
+    for (int k = 0; k < c->npending; k++) {
+        if (rpc_classify_answer(c->pmeth[k], json_object_get(c->preq[k], "params"), &c->got[k]) ==
+            RPC_ANSWER_LIMIT) {
+            rpc_reply_free(&c->got[k]);
+            c->pending[still++] = c->pending[k];
+            nlimited++;
+        } else
+            c->answers[c->pending[k]] = c->got[k];
+        memset(&c->got[k], 0, sizeof c->got[k]);
+    }
+    /* One body answered everything, in order: it can go as it is. */
+    if (nlimited == 0 && c->npending == c->n && in_order && verbatim != NULL && r->status == 200) {
+        *verbatim = r->body;
+        *vlen = r->len;
+        r->body = NULL;
+    }
+    c->npending = still;
+    return nlimited;
+}
+
+/* One attempt: pick, back off, reserve, send, classify, keep.  1 when the
+ * call may go on (all answered shows in npending), 0 when it must stop. */
+static int
+attempt(upcall *c, char **verbatim, size_t *vlen)
+{
+    http_response r = {0};
+    http_client *client;
+    char cause[600];
+    int u, need_verify, in_order = 1, cls, sent = c->npending, nlimited;
+
+    switch (pick_url(c, &u, &need_verify)) {
+    case PICK_AGAIN:
+        return 1;
+    case PICK_FAIL:
+        return 0;
+    }
+    if (backoff_before(c, u) < 0 || (client = reserve(c)) == NULL)
+        return 0;
+    c->tried |= (u < 32) ? 1u << u : 0;
+    c->last_url = u;
+    c->tries++;
+    if (need_verify && verify_chain(c->f, client, u) < 0) {
+        slot_give(c->f->p, client);
+        return 1;
+    }
+    cls = send_attempt(c, client, u, &r, &in_order, cause, sizeof cause);
+    if (cls == -2)
+        return 0;
+    if (cls >= 0) {
+        attempt_failed(c->f, u, cls, gw_class_is_limit(cls) || r.status == 503,
+                       cls == GW_FAIL_HTTP_429 || cls == GW_FAIL_HTTP_5XX ? r.retry_after_ms : -1,
+                       c->what, cause);
+        http_response_free(&r);
+        return 1;
+    }
+    nlimited = keep_answers(c, u, &r, in_order, verbatim, vlen);
+    http_response_free(&r);
+    if (nlimited > 0) {
+        snprintf(cause, sizeof cause, "%d of %d answers are rate-limit errors", nlimited, sent);
+        attempt_failed(c->f, u, GW_FAIL_RPC_LIMIT, 1, -1, c->what, cause);
+        if (verbatim != NULL && *verbatim != NULL) {
+            free(*verbatim);
+            *verbatim = NULL;
+        }
+    }
+    return 1;
+}
+
 /*
  * Forwards reqs[0..n-1] (request objects; ids[k] and methods[k] theirs)
  * until each has an answer that is not a rate-limit error: answers[k] gets
- * it (owned by the caller).  as_batch: send an array (else n == 1).  When verbatim is
- * not NULL and one upstream body answered everything in order, that body is
- * handed over in *verbatim.  0 = all answered; -1 = the budget ran out
- * (f->cause says why; answers filled so far stay for the caller to free).
+ * it (owned by the caller).  as_batch: send an array (else n == 1).  When
+ * verbatim is not NULL and one upstream body answered everything in order,
+ * that body is handed over in *verbatim.  0 = all answered; -1 = the
+ * budget ran out (f->cause says why; answers filled so far stay for the
+ * caller to free).
  */
 int
 gw_upstream_call(gw_fwd *f, json_t **reqs, json_t **ids, const char **methods, int n,
                  int as_batch, rpc_reply *answers, char **verbatim, size_t *vlen)
 {
-    gw_provider_rt *p = f->p;
-    const gw_provider_config *pc = p->cfg;
-    int *pending = malloc((size_t) n * sizeof(int));
-    json_t **preq = malloc((size_t) n * sizeof(json_t *));
-    json_t **pids = malloc((size_t) n * sizeof(json_t *));
-    const char **pmeth = malloc((size_t) n * sizeof(char *));
-    rpc_reply *got = calloc((size_t) n, sizeof(rpc_reply));
-    int npending = n, tries = 0, last_url = -1, rc = -1;
-    uint32_t tried = 0;
-    char what[200];
+    upcall c = {.f = f, .reqs = reqs, .ids = ids, .methods = methods, .n = n,
+                .as_batch = as_batch, .answers = answers, .npending = n, .last_url = -1};
+    int rc = -1;
 
-    if (pending == NULL || preq == NULL || pids == NULL || pmeth == NULL || got == NULL) {
+    c.pending = malloc((size_t) n * sizeof(int));
+    c.preq = malloc((size_t) n * sizeof(json_t *));
+    c.pids = malloc((size_t) n * sizeof(json_t *));
+    c.pmeth = malloc((size_t) n * sizeof(char *));
+    c.got = calloc((size_t) n, sizeof(rpc_reply));
+    if (c.pending == NULL || c.preq == NULL || c.pids == NULL || c.pmeth == NULL || c.got == NULL)
         copy_str(f->cause, sizeof f->cause, "out of memory");
-        goto done;
+    else {
+        for (int k = 0; k < n; k++)
+            c.pending[k] = k;
+        while (c.npending > 0 && budget_left(&c) && attempt(&c, verbatim, vlen))
+            ;
+        rc = c.npending == 0 ? 0 : -1;
     }
-    for (int k = 0; k < n; k++)
-        pending[k] = k;
-
-    while (npending > 0) {
-        int64_t now = now_ms(), wait = 0, until;
-        int u, in_order = 1, cls = -1, nlimited = 0, sent, need_verify;
-        const gw_health *hs[GW_MAX_URLS];
-        int disabled[GW_MAX_URLS];
-        http_client *c;
-        http_response r = {0};
-        char *body = NULL;
-        size_t blen = 0;
-        char err[512], cause[600];
-        int64_t started;
-
-        if (gw_stopping(f->rt)) {
-            copy_str(f->cause, sizeof f->cause, "the gateway is shutting down");
-            goto done;
-        }
-        if (tries > pc->retries) {
-            goto done;
-        }
-        if (now >= f->deadline) {
-            f->last_class = GW_FAIL_TIMEOUT;
-            snprintf(f->cause, sizeof f->cause, "request_timeout (%lld ms) reached",
-                     (long long) pc->request_timeout_ms);
-            goto done;
-        }
-
-        /* Which URL. */
-        pthread_mutex_lock(&p->mu);
-        for (int k = 0; k < p->nurls; k++) {
-            hs[k] = &p->urls[k].health;
-            disabled[k] = p->urls[k].chain_state < 0;
-        }
-        u = gw_pick_url(hs, disabled, p->nurls, tried, now, &wait);
-        need_verify = u >= 0 && pc->verify_chain_id && p->urls[u].chain_state == 0;
-        pthread_mutex_unlock(&p->mu);
-        if (u < 0) {
-            if (wait < 0) {
-                copy_str(f->cause, sizeof f->cause, "no usable URL (every URL serves another chain)");
-                goto done;
-            }
-            /* Wait for one to come back only as long as for capacity. */
-            if (wait > pc->queue_timeout_ms || wait_for(f, wait) < 0) {
-                if (f->attempts == 0)
-                    f->no_capacity = 1;     /* 503: nothing tried, nothing up */
-                else if (f->last_class < 0)
-                    f->last_class = GW_FAIL_CONNECT;
-                snprintf(f->cause + strlen(f->cause), sizeof f->cause - strlen(f->cause),
-                         "%severy URL is down for another %lld ms", f->cause[0] ? "; " : "",
-                         (long long) wait);
-                goto done;
-            }
-            continue;
-        }
-        /* A retry on a URL already tried waits; failing over does not. */
-        if (tries > 0) {
-            gw_add(&p->m.retries, 1);
-            if (u != last_url)
-                gw_add(&p->m.failovers, 1);
-            if (u < 32 && (tried & (1u << u))) {
-                backoff_policy bp = {pc->backoff_base_ms, pc->backoff_max_ms, pc->jitter};
-                int64_t b = backoff_ms(&bp, tries, rand_unit());
-
-                if (wait_for(f, b) < 0) {
-                    if (!gw_stopping(f->rt) && f->last_class < 0)
-                        f->last_class = GW_FAIL_TIMEOUT;
-                    goto done;
-                }
-            }
-        }
-
-        /* A token, then a slot, each within queue_timeout. */
-        until = now_ms() + pc->queue_timeout_ms;
-        if (until > f->deadline)
-            until = f->deadline;
-        {
-            double rate;
-
-            pthread_mutex_lock(&p->mu);
-            wait = gw_bucket_reserve(&p->bucket, now_ms(), npending, until - now_ms());
-            rate = p->bucket.rate;
-            pthread_mutex_unlock(&p->mu);
-            if (wait < 0) {
-                f->no_capacity = 1;
-                gw_add(&p->m.queue_rejects, 1);
-                snprintf(f->cause, sizeof f->cause,
-                         "rate limit: no capacity within %lld ms (%.2f req/s)",
-                         (long long) (until - now_ms()), rate);
-                goto done;
-            }
-        }
-        if (wait > 0 && wait_for(f, wait) < 0)
-            goto done;
-        c = slot_take(f, until, err, sizeof err);
-        if (c == NULL) {
-            f->no_capacity = 1;
-            gw_add(&p->m.queue_rejects, 1);
-            copy_str(f->cause, sizeof f->cause, err);
-            goto done;
-        }
-        {
-            /* An attempt never runs past the request's budget. */
-            int64_t left = f->deadline - now_ms();
-
-            http_client_set_total_timeout(c, left < 1 ? 1 : left < pc->timeout_ms ? left
-                                                                                 : pc->timeout_ms);
-        }
-
-        tried |= (u < 32) ? 1u << u : 0;
-        last_url = u;
-        tries++;
-        if (need_verify && verify_chain(f, c, u) < 0) {
-            slot_give(p, c);
-            continue;
-        }
-
-        /* The call. */
-        for (int k = 0; k < npending; k++) {
-            preq[k] = reqs[pending[k]];
-            pids[k] = ids[pending[k]];
-            pmeth[k] = methods[pending[k]];
-        }
-        describe_methods(pmeth, npending, as_batch, what, sizeof what);
-        body = rpc_dump_requests(preq, npending, as_batch, &blen);
-        if (body == NULL) {
-            slot_give(p, c);
-            copy_str(f->cause, sizeof f->cause, "out of memory");
-            goto done;
-        }
-        f->attempts++;
-        gw_add(&p->m.url_calls[u], 1);
-        gw_add(&p->m.sent_bytes, blen);
-        started = now_ms();
-        if (http_post_json(c, p->urls[u].url, "upstream", body, blen, p->headers, &r, err,
-                           sizeof err) < 0) {
-            cls = class_of_transport(http_last_failure(c));
-            copy_str(cause, sizeof cause, err);
-        }
-        slot_give(p, c);
-        free(body);
-        if (cls < 0) {
-            gw_add(&p->m.received_bytes, r.len);
-            record_latency(p, now_ms() - started);
-            if (r.status >= 300 && r.status < 400) {
-                cls = GW_FAIL_REDIRECT;
-                snprintf(cause, sizeof cause, "HTTP %ld redirect (not followed)", r.status);
-            } else if (r.status == 429 || r.status == 502 || r.status == 503 || r.status == 504) {
-                cls = r.status == 429 ? GW_FAIL_HTTP_429 : GW_FAIL_HTTP_5XX;
-                if (r.retry_after_ms >= 0)
-                    snprintf(cause, sizeof cause, "HTTP %ld (Retry-After %lld s)", r.status,
-                             (long long) (r.retry_after_ms / 1000));
-                else
-                    snprintf(cause, sizeof cause, "HTTP %ld", r.status);
-            } else if (r.status != 200 && r.status != 400 && r.status != 500) {
-                cls = r.status >= 500 ? GW_FAIL_HTTP_5XX : GW_FAIL_HTTP_4XX;
-                snprintf(cause, sizeof cause, "HTTP %ld", r.status);
-            } else {
-                /* 200, or a 400/500 that carries JSON-RPC answers. */
-                int m = rpc_match_response(r.body, r.len, pids, npending, as_batch, got,
-                                           &in_order, err, sizeof err);
-
-                if (m != RPC_MATCH_OK) {
-                    if (r.status != 200) {
-                        cls = r.status >= 500 ? GW_FAIL_HTTP_5XX : GW_FAIL_HTTP_4XX;
-                        snprintf(cause, sizeof cause, "HTTP %ld", r.status);
-                    } else {
-                        cls = m == RPC_MATCH_LIMITED ? GW_FAIL_RPC_LIMIT
-                              : m == RPC_MATCH_BAD_IDS ? GW_FAIL_ID_MISMATCH
-                                                       : GW_FAIL_INVALID_JSON;
-                        copy_str(cause, sizeof cause, err);
-                    }
-                }
-            }
-        }
-        if (cls >= 0) {
-            attempt_failed(f, u, cls, gw_class_is_limit(cls) || r.status == 503,
-                           cls == GW_FAIL_HTTP_429 || cls == GW_FAIL_HTTP_5XX ? r.retry_after_ms
-                                                                          : -1,
-                           what, cause);
-            http_response_free(&r);
-            continue;
-        }
-
-        /* Answers: keep all but rate-limit errors, which go round again. */
-        pthread_mutex_lock(&p->mu);
-        gw_health_success(&p->urls[u].health, now_ms());
-        pthread_mutex_unlock(&p->mu);
-        sent = npending;
-        {
-            int still = 0;
-
-            for (int k = 0; k < npending; k++) {
-                int kind = rpc_classify_answer(pmeth[k], json_object_get(preq[k], "params"),
-                                               &got[k]);
-
-                if (kind == RPC_ANSWER_LIMIT) {
-                    rpc_reply_free(&got[k]);
-                    pending[still++] = pending[k];
-                    nlimited++;
-                } else
-                    answers[pending[k]] = got[k];
-                memset(&got[k], 0, sizeof got[k]);
-            }
-            /* One body answered everything, in order: it can go as it is. */
-            if (nlimited == 0 && npending == n && in_order && verbatim != NULL &&
-                r.status == 200) {
-                *verbatim = r.body;
-                *vlen = r.len;
-                r.body = NULL;
-            }
-            npending = still;
-        }
-        http_response_free(&r);
-        if (nlimited > 0) {
-            snprintf(cause, sizeof cause, "%d of %d answers are rate-limit errors", nlimited, sent);
-            attempt_failed(f, u, GW_FAIL_RPC_LIMIT, 1, -1, what, cause);
-            if (verbatim != NULL && *verbatim != NULL) {
-                free(*verbatim);
-                *verbatim = NULL;
-            }
-        }
-    }
-    rc = 0;
-done:
     if (rc < 0 && verbatim != NULL && *verbatim != NULL) {
         free(*verbatim);
         *verbatim = NULL;
     }
-    free(pending);
-    free(preq);
-    free(pids);
-    free(pmeth);
-    free(got);
+    free(c.pending);
+    free(c.preq);
+    free(c.pids);
+    free(c.pmeth);
+    free(c.got);
     return rc;
 }

@@ -17,14 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* One output line {"type", "dataset", "partition_key", member: value}. */
 static int
-cli_emit(op_ctx *c, const char *dataset, const char *key, json_t *payload, char *err,
-         size_t errlen)
+print_line(const char *type, const char *dataset, const char *key, const char *member,
+           json_t *value, char *err, size_t errlen)
 {
-    json_t *o = json_pack("{s:s,s:s,s:s,s:O}", "type", "event", "dataset", dataset,
-                          "partition_key", key, "payload", payload);
+    json_t *o = json_pack("{s:s,s:s,s:s,s:O}", "type", type, "dataset", dataset,
+                          "partition_key", key, member, value);
 
-    (void) c;
     if (o == NULL) {
         set_err(err, errlen, "out of memory");
         return -1;
@@ -36,22 +36,20 @@ cli_emit(op_ctx *c, const char *dataset, const char *key, json_t *payload, char 
 }
 
 static int
+cli_emit(op_ctx *c, const char *dataset, const char *key, json_t *payload, char *err,
+         size_t errlen)
+{
+    (void) c;
+    return print_line("event", dataset, key, "payload", payload, err, errlen);
+}
+
+static int
 cli_write_rows(op_ctx *c, const char *dataset, const char *key, json_t *rows, int64_t *written,
                char *err, size_t errlen)
 {
-    json_t *o = json_pack("{s:s,s:s,s:s,s:O}", "type", "rows", "dataset", dataset,
-                          "partition_key", key, "rows", rows);
-
     (void) c;
-    if (o == NULL) {
-        set_err(err, errlen, "out of memory");
-        return -1;
-    }
-    json_dumpf(o, stdout, JSON_COMPACT);
-    fputc('\n', stdout);
-    json_decref(o);
     *written = (int64_t) json_array_size(rows);
-    return 0;
+    return print_line("rows", dataset, key, "rows", rows, err, errlen);
 }
 
 static void

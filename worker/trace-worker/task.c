@@ -20,6 +20,7 @@
 #include "task.h"
 
 #include "log.h"
+#include "trace_errcodes.h"
 #include "util.h"
 
 #include <inttypes.h>
@@ -30,7 +31,8 @@
 int
 sqlstate_is_lost(const char *state)
 {
-    return strcmp(state, "TR001") == 0 || strcmp(state, "TR004") == 0;
+    return strcmp(state, TRACE_SQLSTATE_STALE_LEASE) == 0 ||
+           strcmp(state, TRACE_SQLSTATE_NO_SUCH_TASK) == 0;
 }
 
 int
@@ -41,7 +43,7 @@ sqlstate_is_permanent(const char *state)
      * than the lease and cancel ones, which are handled before this. */
     return strncmp(state, "22", 2) == 0 || strncmp(state, "42", 2) == 0 ||
            (strncmp(state, "TR", 2) == 0 && !sqlstate_is_lost(state) &&
-            strcmp(state, "TR002") != 0);
+            strcmp(state, TRACE_SQLSTATE_TASK_CANCELED) != 0);
 }
 
 /* Stop waiting for a connection: exit now, or the lease is gone. */
@@ -80,7 +82,7 @@ fenced_call(slot *s, const claimed_task *t, const char *what, const char *sql, i
                          e->msg);
                 return FC_LOST;
             }
-            if (strcmp(e->sqlstate, "TR002") == 0) {
+            if (strcmp(e->sqlstate, TRACE_SQLSTATE_TASK_CANCELED) == 0) {
                 int none = V_NONE;
 
                 atomic_compare_exchange_strong(&s->verdict, &none, V_CANCELED);
@@ -345,7 +347,8 @@ complete_and_log(slot *s, const claimed_task *t, const op_result *res)
     if (rc < 0) {
         abandon(s, t, "completion not confirmed");
     } else if (rc > 0) {
-        if (strcmp(e.sqlstate, "TR002") == 0 || atomic_load(&s->verdict) == V_CANCELED) {
+        if (strcmp(e.sqlstate, TRACE_SQLSTATE_TASK_CANCELED) == 0 ||
+            atomic_load(&s->verdict) == V_CANCELED) {
             fail_and_log(s, t, "canceled", 0);
         } else {
             snprintf(msg, sizeof msg, "trace.complete_task refused the completion: %s [%s]",

@@ -15,34 +15,48 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A fenced call taking the task's fence, dataset, partition key and a
+ * JSON value ($1..$6): trace.emit_event and trace.write_rows.  The result
+ * in *r on 0; else -1 or -2 (permanent) with err filled, as map_fc. */
 static int
-ctx_emit_event(op_ctx *c, const char *dataset, const char *partition_key, json_t *payload,
-               char *err, size_t errlen)
+json_call(slot_ctx *sc, const char *what, const char *sql, const char *dataset,
+          const char *partition_key, json_t *value, PGresult **r, char *err, size_t errlen)
 {
-    slot_ctx *sc = c->impl;
-    char *p = json_dumps(payload, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *p = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
     const char *vals[6] = {sc->id, sc->attempt, sc->t->l.token, dataset, partition_key, p};
-    PGresult *r;
     pgc_error e;
     enum fc rc;
-    int out;
 
     if (p == NULL) {
         set_err(err, errlen, "out of memory");
         return -1;
     }
-    rc = fenced_call(sc->s, sc->t, "emit_event",
-                     "SELECT trace.emit_event($1::bigint, $2::int, $3::uuid, $4, $5, $6::jsonb)",
-                     6, vals, 1, &r, &e);
+    rc = fenced_call(sc->s, sc->t, what, sql, 6, vals, 1, r, &e);
     free(p);
-    out = map_fc(rc, &e, err, errlen);
-    if (rc == FC_OK) {
+    if (rc == FC_ERROR && strcmp(e.sqlstate, "42883") == 0) {
+        set_err(err, errlen, "trace.%s is missing from this database (%s)", what, e.msg);
+        return -2;
+    }
+    return map_fc(rc, &e, err, errlen);
+}
+
+static int
+ctx_emit_event(op_ctx *c, const char *dataset, const char *partition_key, json_t *payload,
+               char *err, size_t errlen)
+{
+    slot_ctx *sc = c->impl;
+    PGresult *r;
+    int rc = json_call(sc, "emit_event",
+                       "SELECT trace.emit_event($1::bigint, $2::int, $3::uuid, $4, $5, $6::jsonb)",
+                       dataset, partition_key, payload, &r, err, errlen);
+
+    if (rc == 0) {
         log_task(LOG_DEBUG, sc->t->l.task_id, sc->t->l.attempt,
                  "emitted event %s for dataset \"%s\" partition \"%s\"", value0(r), dataset,
                  partition_key);
         PQclear(r);
     }
-    return out;
+    return rc;
 }
 
 static int
@@ -50,34 +64,19 @@ ctx_write_rows(op_ctx *c, const char *dataset, const char *partition_key, json_t
                int64_t *written, char *err, size_t errlen)
 {
     slot_ctx *sc = c->impl;
-    char *p = json_dumps(rows, JSON_COMPACT | JSON_ENCODE_ANY);
-    const char *vals[6] = {sc->id, sc->attempt, sc->t->l.token, dataset, partition_key, p};
     PGresult *r;
-    pgc_error e;
-    enum fc rc;
-    int out;
+    int rc = json_call(sc, "write_rows",
+                       "SELECT trace.write_rows($1::bigint, $2::int, $3::uuid, $4, $5, $6::jsonb)",
+                       dataset, partition_key, rows, &r, err, errlen);
 
-    if (p == NULL) {
-        set_err(err, errlen, "out of memory");
-        return -1;
-    }
-    rc = fenced_call(sc->s, sc->t, "write_rows",
-                     "SELECT trace.write_rows($1::bigint, $2::int, $3::uuid, $4, $5, $6::jsonb)",
-                     6, vals, 1, &r, &e);
-    free(p);
-    if (rc == FC_ERROR && strcmp(e.sqlstate, "42883") == 0) {
-        set_err(err, errlen, "trace.write_rows is missing from this database (%s)", e.msg);
-        return -2;
-    }
-    out = map_fc(rc, &e, err, errlen);
-    if (rc == FC_OK) {
+    if (rc == 0) {
         *written = strtoll(value0(r), NULL, 10);
         log_task(LOG_DEBUG, sc->t->l.task_id, sc->t->l.attempt,
                  "wrote %" PRId64 " rows to dataset \"%s\" partition \"%s\"", *written, dataset,
                  partition_key);
         PQclear(r);
     }
-    return out;
+    return rc;
 }
 
 static void

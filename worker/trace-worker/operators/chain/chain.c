@@ -1,8 +1,8 @@
 /*
- * op_chain.c: what the chain operators share (see op_chain.h): logging,
+ * chain.c: what the chain operators share (see chain.h): logging,
  * config, and the database side: the statements on the three chain tables
  * and the binary COPY of a batch.  The RPC side (fetching, validating and
- * encoding blocks) is op_chain_fetch.c.
+ * encoding blocks) is fetch.c.
  *
  * Table and column names reach SQL only from trace.chain_tables, and only
  * after a check that they are plain qualified names.
@@ -260,9 +260,12 @@ chain_copy(chain_src *src, const chain_tables *t, chain_batch *b, char *err, siz
     return CHAIN_OK;
 }
 
-int
-chain_emit_blocks(chain_src *src, const chain_tables *t, int64_t from, int64_t to, int retract,
-                  char *err, size_t errlen)
+/* One event per stored block of [from, to], in chunks: key "<n>:<hash>"
+ * + key_suffix, payload {block_number, block_hash, chain_id, payload_more}
+ * (SQL over the blocks table x). */
+static int
+emit_blocks(chain_src *src, const chain_tables *t, int64_t from, int64_t to,
+            const char *key_suffix, const char *payload_more, char *err, size_t errlen)
 {
     char sql[1600], cid[24], a[24], b[24];
     const char *vals[4] = {t->blocks_dataset, cid, a, b};
@@ -277,9 +280,7 @@ chain_emit_blocks(chain_src *src, const chain_tables *t, int64_t from, int64_t t
              "ORDER BY x.block_number))) "
              "FROM %s x WHERE x.chain_id = $5::bigint "
              "AND x.block_number BETWEEN $6::bigint AND $7::bigint HAVING count(*) > 0",
-             retract ? " || ':retracted'" : "",
-             retract ? "'retracted', true" : "'tx_count', x.tx_count, 'log_count', x.log_count",
-             t->blocks);
+             key_suffix, payload_more, t->blocks);
     for (int64_t lo = from; lo <= to; lo += EMIT_CHUNK) {
         int64_t hi = to - lo + 1 > EMIT_CHUNK ? lo + EMIT_CHUNK - 1 : to;
         PGresult *r;
@@ -299,4 +300,19 @@ chain_emit_blocks(chain_src *src, const chain_tables *t, int64_t from, int64_t t
         PQclear(r);
     }
     return CHAIN_OK;
+}
+
+int
+chain_emit_final(chain_src *src, const chain_tables *t, int64_t from, int64_t to, char *err,
+                 size_t errlen)
+{
+    return emit_blocks(src, t, from, to, "", "'tx_count', x.tx_count, 'log_count', x.log_count",
+                       err, errlen);
+}
+
+int
+chain_emit_retractions(chain_src *src, const chain_tables *t, int64_t from, int64_t to,
+                       char *err, size_t errlen)
+{
+    return emit_blocks(src, t, from, to, " || ':retracted'", "'retracted', true", err, errlen);
 }

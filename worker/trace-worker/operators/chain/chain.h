@@ -1,5 +1,5 @@
 /*
- * op_chain.h: what block_follower and range_ingest share: reading blocks
+ * chain.h: what block_follower and range_ingest share: reading blocks
  * and receipts through the RPC gateway, validating them, encoding them as
  * rows of the three chain tables (binary COPY), and the fenced writing
  * transaction.
@@ -71,7 +71,7 @@ typedef struct chain_src {
     atomic_int *cancel;             /* when set and non-zero: stop (a discarded prefetch) */
 } chain_src;
 
-/* Batches fetched in the background (op_chain_prefetch.c). */
+/* Batches fetched in the background (prefetch.c). */
 #define CHAIN_PREFETCH_DEPTH 2
 
 typedef struct chain_prefetch_slot {
@@ -161,14 +161,16 @@ int chain_delete(chain_src *src, const chain_tables *t, int64_t from, int64_t to
 /* In the current transaction: COPYs the batch into the three tables. */
 int chain_copy(chain_src *src, const chain_tables *t, chain_batch *b, char *err, size_t errlen);
 
-/* In the current transaction: emits one event per stored block in
- * [from, to], read back from the blocks table: key "<n>:<hash>" and payload
- * {block_number, block_hash, chain_id, tx_count, log_count}; or, with
- * retract, key "<n>:<hash>:retracted" and payload {block_number,
- * block_hash, chain_id, retracted: true}.  Fails unless every block of the
- * range is there. */
-int chain_emit_blocks(chain_src *src, const chain_tables *t, int64_t from, int64_t to,
-                      int retract, char *err, size_t errlen);
+/* In the current transaction: one event per stored block of [from, to],
+ * read back from the blocks table; fails unless every block of the range
+ * is there.  Final blocks: key "<n>:<hash>", payload {block_number,
+ * block_hash, chain_id, tx_count, log_count}.  Retractions (final blocks a
+ * reorg orphaned): key "<n>:<hash>:retracted", payload {block_number,
+ * block_hash, chain_id, retracted: true}. */
+int chain_emit_final(chain_src *src, const chain_tables *t, int64_t from, int64_t to,
+                     char *err, size_t errlen);
+int chain_emit_retractions(chain_src *src, const chain_tables *t, int64_t from, int64_t to,
+                           char *err, size_t errlen);
 
 /* Runs a fenced statement (operator.h db_exec) and maps its failure to
  * CHAIN_RPC / CHAIN_FATAL / CHAIN_STOP.  Returns the result or NULL. */

@@ -1,5 +1,5 @@
 /*
- * op_chain_fetch.c: the RPC side of the chain operators (see op_chain.h):
+ * fetch.c: the RPC side of the chain operators (see chain.h):
  * the source's provider and chain id, the head, block hashes, and blocks
  * with their receipts, validated and encoded as binary COPY rows.
  *

@@ -1,5 +1,5 @@
 /*
- * op_chain_follower.c: the block_follower operator (activation: source).
+ * follower.c: the block_follower operator (activation: source).
  *
  * One long-lived task follows a chain's head through the RPC gateway and
  * writes its blocks, transactions and logs into the job's three chain
@@ -11,8 +11,9 @@
  * at any point leaves neither a gap nor a duplicate: a restart resumes
  * from what committed.
  *
- * Each pass: ask the head and the node's hash of the stored cursor block
- * (one JSON-RPC batch).
+ * It is a state machine (follower.h draws it): each state is one short
+ * function below, follower_step() is the one switch.  POLL asks the head
+ * and the node's hash of the stored cursor block (one JSON-RPC batch).
  *   - Same hash: fetch up to batch_size blocks after the cursor; the first
  *     must have the cursor's hash as parent and the rest must chain; write
  *     them in one fenced transaction with the events of blocks that became
@@ -36,7 +37,7 @@
  * retracted: true} for final blocks a reorg orphaned.
  */
 #define _GNU_SOURCE
-#include "chain.h"
+#include "follower.h"
 
 #include "log.h"
 #include "util.h"
@@ -50,28 +51,10 @@
 #define BACKWARDS_POLLS 5               /* polls in a row with the head below us: halt */
 #define INVALID_LIMIT 5                 /* rejected batches in a row: fail (retryable) */
 #define FAIL_AFTER_MS (5 * 60 * 1000)   /* RPC/database failing this long: fail (retryable) */
-#define WALK_STEP 64                    /* headers per request when walking back */
 #define PROGRESS_MS 30000
-#define F_HALT 10                       /* halt: err holds why */
 
-typedef struct follower {
-    chain_src    src;
-    chain_tables tables;
-    chain_batch  batch;
-    chain_prefetch prefetch;            /* the next batch, while this one is written */
-    const char  *dag, *job;
-    int64_t      start, confirmations, max_depth, batch_size, poll_ms;
-    int64_t      cursor, emitted, head, reorgs;
-    uint8_t      cursor_hash[32];
-    int          backwards_polls;
-    int64_t      blocks_written, last_progress_ms, blocks_at_progress;
-} follower;
-
-static int
-halt(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int
-halt(char *err, size_t errlen, const char *fmt, ...)
+int
+follower_halt(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
 
@@ -160,7 +143,7 @@ load_state(follower *f, char *err, size_t errlen)
             return CHAIN_FATAL;
         }
         if (json_integer_value(id) != src->chain_id) {
-            rc = halt(err, errlen, "the provider \"%s\" now serves chain %" PRId64 ", but this "
+            rc = follower_halt(err, errlen, "the provider \"%s\" now serves chain %" PRId64 ", but this "
                       "source stored chain %" JSON_INTEGER_FORMAT, src->provider, src->chain_id,
                       json_integer_value(id));
             json_decref(st);
@@ -181,14 +164,14 @@ load_state(follower *f, char *err, size_t errlen)
     if (PQntuples(r) == 0) {
         PQclear(r);
         if (f->cursor >= f->start)
-            return halt(err, errlen, "the saved cursor is block %" PRId64 " but no block is "
+            return follower_halt(err, errlen, "the saved cursor is block %" PRId64 " but no block is "
                         "stored: the tables and the source state disagree", f->cursor);
         memset(f->cursor_hash, 0, 32);
         return CHAIN_OK;
     }
     if (strtoll(PQgetvalue(r, 0, 0), NULL, 10) != f->cursor ||
         hex_to_fixed(PQgetvalue(r, 0, 1), f->cursor_hash, 32) < 0) {
-        rc = halt(err, errlen, "the saved cursor is block %" PRId64 " but the highest stored "
+        rc = follower_halt(err, errlen, "the saved cursor is block %" PRId64 " but the highest stored "
                   "block is %s: the tables and the source state disagree", f->cursor,
                   PQgetvalue(r, 0, 0));
         PQclear(r);
@@ -226,13 +209,13 @@ verify_recent(follower *f, char *err, size_t errlen)
     if (rc != CHAIN_OK)
         goto cleanup;
     if (n != want) {
-        rc = halt(err, errlen, "blocks %" PRId64 "..%" PRId64 " should all be stored but %zu of "
+        rc = follower_halt(err, errlen, "blocks %" PRId64 "..%" PRId64 " should all be stored but %zu of "
                   "%zu are: the stored chain has gaps", lo, f->cursor, n, want);
         goto cleanup;
     }
     for (size_t i = 1; i < n; i++)
         if (memcmp(stored[i].parent, stored[i - 1].hash, 32) != 0) {
-            rc = halt(err, errlen, "stored block %" PRId64 "'s parent hash is not stored block %"
+            rc = follower_halt(err, errlen, "stored block %" PRId64 "'s parent hash is not stored block %"
                       PRId64 "'s hash: the stored chain is broken", stored[i].number,
                       stored[i - 1].number);
             goto cleanup;
@@ -253,7 +236,7 @@ verify_recent(follower *f, char *err, size_t errlen)
     }
     for (size_t i = 0; i < n; i++)
         if (!present[i] || memcmp(node[i], stored[i].hash, 32) != 0) {
-            rc = halt(err, errlen, "the node agrees with the stored block %" PRId64 " but not "
+            rc = follower_halt(err, errlen, "the node agrees with the stored block %" PRId64 " but not "
                       "with stored block %" PRId64 ": the node's answers are inconsistent",
                       f->cursor, stored[i].number);
             goto cleanup;
@@ -287,248 +270,156 @@ state_json(const follower *f, int64_t cursor, const uint8_t *hash, int64_t emitt
     return s;
 }
 
-/* Writes in one fenced transaction: (with a rewind) the reorg record, the
- * retractions and the deletion of blocks above ancestor; the batch; the
- * events of blocks that became final; the state.  On any failure it rolls
- * back and the caller re-reads the state. */
-static int
-commit(follower *f, int rewind, int64_t ancestor, const uint8_t *ancestor_hash,
-       const char *new_hashes, char *err, size_t errlen)
+int
+follower_tx_begin(follower *f, chain_tables *t, char *err, size_t errlen)
 {
-    chain_src *src = &f->src;
-    op_ctx *ctx = src->ctx;
-    chain_batch *b = &f->batch;
-    chain_tables t;
-    int64_t base = rewind ? ancestor : f->cursor;
-    int64_t cursor = b->nhdr ? b->hdr[b->nhdr - 1].number : base;
-    int64_t emitted = rewind && f->emitted > ancestor ? ancestor : f->emitted;
-    int64_t final_upto = f->head - f->confirmations < cursor ? f->head - f->confirmations : cursor;
-    uint8_t hash[32];
-    char *state = NULL;
-    int rc;
+    int rc = chain_tx_begin(&f->src, t, err, errlen);     /* fenced by trace.chain_tables */
 
-    memset(hash, 0, sizeof hash);
-    if (b->nhdr)
-        memcpy(hash, b->hdr[b->nhdr - 1].hash, 32);
-    else if (rewind && ancestor >= f->start)
-        memcpy(hash, ancestor_hash, 32);
-    else if (!rewind)
-        memcpy(hash, f->cursor_hash, 32);
-
-    rc = chain_tx_begin(src, &t, err, errlen);         /* fenced by trace.chain_tables */
-    if (rc != CHAIN_OK)
-        return rc;
-    if (strcmp(t.blocks, f->tables.blocks) != 0) {
+    if (rc == CHAIN_OK && strcmp(t->blocks, f->tables.blocks) != 0) {
         set_err(err, errlen, "the job's tables changed under a running task");
+        f->src.ctx->db_rollback(f->src.ctx);
         rc = CHAIN_FATAL;
     }
-    if (rc == CHAIN_OK && rewind) {
-        char sql[800], cid[24], fork[24], depth[24], anc[24];
-        const char *vals[5] = {cid, fork, depth, anc, new_hashes};
-        PGresult *r;
+    return rc;
+}
 
-        snprintf(cid, sizeof cid, "%" PRId64, src->chain_id);
-        snprintf(fork, sizeof fork, "%" PRId64, ancestor + 1);
-        snprintf(depth, sizeof depth, "%" PRId64, f->cursor - ancestor);
-        snprintf(anc, sizeof anc, "%" PRId64, ancestor);
-        snprintf(sql, sizeof sql,
-                 "SELECT trace.record_reorg($1::bigint, $2::int, $3::uuid, $4::bigint, $5::bigint, "
-                 "$6::int, (SELECT coalesce(array_agg('0x' || encode(x.block_hash, 'hex') "
-                 "ORDER BY x.block_number), '{}') FROM %s x WHERE x.chain_id = $4::bigint "
-                 "AND x.block_number > $7::bigint), $8::text[])", f->tables.blocks);
-        r = chain_exec(src, 1, sql, 5, vals, &rc, err, errlen);
-        PQclear(r);
-        if (rc == CHAIN_OK && f->emitted > ancestor)
-            rc = chain_emit_blocks(src, &f->tables, ancestor + 1, f->emitted, 1, err, errlen);
-        if (rc == CHAIN_OK)
-            rc = chain_delete(src, &f->tables, ancestor + 1, INT64_MAX, err, errlen);
-    }
-    if (rc == CHAIN_OK && b->nhdr)
-        rc = chain_copy(src, &f->tables, b, err, errlen);
-    if (rc == CHAIN_OK && final_upto > emitted) {
-        rc = chain_emit_blocks(src, &f->tables, emitted + 1, final_upto, 0, err, errlen);
-        emitted = final_upto;
-    }
-    if (rc == CHAIN_OK) {
-        const char *vals[1];
-        PGresult *r;
+/* In the open transaction: the batch, the events of blocks that became
+ * final (confirmations deep, up to cursor) and the state.  0 or a CHAIN_*
+ * failure; *emitted moves with what was emitted. */
+static int
+write_rows_and_state(follower *f, int64_t cursor, const uint8_t *hash, int64_t *emitted,
+                     char *err, size_t errlen)
+{
+    chain_src *src = &f->src;
+    int64_t final_upto = f->head - f->confirmations < cursor ? f->head - f->confirmations : cursor;
+    const char *vals[1];
+    char *state;
+    PGresult *r;
+    int rc = CHAIN_OK;
 
-        state = state_json(f, cursor, hash, emitted);
-        vals[0] = state;
-        if (state == NULL) {
-            set_err(err, errlen, "out of memory");
-            rc = CHAIN_RPC;
-        } else {
-            r = chain_exec(src, 1, "SELECT trace.save_source_state($1::bigint, $2::int, $3::uuid, "
-                           "$4::jsonb)", 1, vals, &rc, err, errlen);
-            PQclear(r);
-        }
+    if (f->batch.nhdr)
+        rc = chain_copy(src, &f->tables, &f->batch, err, errlen);
+    if (rc == CHAIN_OK && final_upto > *emitted) {
+        rc = chain_emit_final(src, &f->tables, *emitted + 1, final_upto, err, errlen);
+        *emitted = final_upto;
     }
+    if (rc != CHAIN_OK)
+        return rc;
+    if ((state = state_json(f, cursor, hash, *emitted)) == NULL) {
+        set_err(err, errlen, "out of memory");
+        return CHAIN_RPC;
+    }
+    vals[0] = state;
+    r = chain_exec(src, 1, "SELECT trace.save_source_state($1::bigint, $2::int, $3::uuid, "
+                   "$4::jsonb)", 1, vals, &rc, err, errlen);
+    PQclear(r);
+    free(state);
+    return rc;
+}
+
+int
+follower_tx_finish(follower *f, int64_t cursor, const uint8_t *hash, int64_t emitted, char *err,
+                   size_t errlen)
+{
+    op_ctx *ctx = f->src.ctx;
+    chain_batch *b = &f->batch;
+    int rc = write_rows_and_state(f, cursor, hash, &emitted, err, errlen);
+
     if (rc == CHAIN_OK && ctx->db_commit(ctx, err, errlen) < 0)
         rc = ctx->should_stop(ctx) ? CHAIN_STOP : CHAIN_RPC;
     if (rc != CHAIN_OK) {
         ctx->db_rollback(ctx);
-        free(state);
         return rc;
-    }
-    free(state);
-    if (rewind) {
-        chain_log(src, LOG_WARN, "reorg followed: blocks %" PRId64 "..%" PRId64 " orphaned "
-                  "(depth %" PRId64 ", fork at block %" PRId64 "); %s", ancestor + 1, f->cursor,
-                  f->cursor - ancestor, ancestor + 1, new_hashes);
     }
     f->cursor = cursor;
     memcpy(f->cursor_hash, hash, 32);
     f->emitted = emitted;
     f->blocks_written += (int64_t) b->nhdr;
     if (b->nhdr)
-        chain_log(src, LOG_DEBUG, "stored blocks %" PRId64 "..%" PRId64 " (%" PRId64 " txs, %"
+        chain_log(&f->src, LOG_DEBUG, "stored blocks %" PRId64 "..%" PRId64 " (%" PRId64 " txs, %"
                   PRId64 " logs); head %" PRId64 ", final up to %" PRId64, b->hdr[0].number,
                   cursor, b->ntx, b->nlog, f->head, emitted);
     return CHAIN_OK;
 }
 
-/* Walks back from top comparing stored hashes with the node's, to the
- * common ancestor: the highest block both have.  *ancestor is start - 1
- * when every stored block is orphaned.  new_hashes gets "{0x..,..}", the
- * node's hashes of ancestor+1..top.  F_HALT when the ancestor is deeper
- * than max_reorg_depth below the cursor. */
+/* Stores the batch after the cursor (may be empty: then only the events of
+ * blocks that became final) and moves the cursor, in one transaction. */
 static int
-find_ancestor(follower *f, int64_t top, int64_t *ancestor, uint8_t *ancestor_hash,
-              char **new_hashes, char *err, size_t errlen)
+commit_advance(follower *f, char *err, size_t errlen)
 {
-    int64_t limit = f->cursor - f->max_depth;           /* lowest allowed ancestor */
-    int64_t lowest = limit > f->start ? limit : f->start;
-    size_t span = (size_t) (top >= lowest ? top - lowest + 1 : 0);
-    uint8_t (*node)[32] = calloc(span + 1, 32);
-    int present[WALK_STEP];
-    chain_block stored[WALK_STEP];
-    int64_t n = top, found = INT64_MIN;
-    char *out = NULL;
-    int rc = CHAIN_OK;
-
-    *new_hashes = NULL;
-    if (node == NULL) {
-        set_err(err, errlen, "out of memory");
-        return CHAIN_RPC;
-    }
-    while (n >= lowest && found == INT64_MIN) {
-        int64_t lo = n - WALK_STEP + 1 > lowest ? n - WALK_STEP + 1 : lowest;
-        size_t ns = 0;
-
-        rc = chain_node_hashes(&f->src, lo, n, node + (lo - lowest), present, err, errlen);
-        if (rc == CHAIN_OK)
-            rc = chain_stored(&f->src, &f->tables, lo, n, stored, &ns, err, errlen);
-        if (rc != CHAIN_OK)
-            goto cleanup;
-        if (ns != (size_t) (n - lo + 1)) {
-            rc = halt(err, errlen, "blocks %" PRId64 "..%" PRId64 " should all be stored but are "
-                      "not: the stored chain has gaps", lo, n);
-            goto cleanup;
-        }
-        for (int64_t m = n; m >= lo; m--) {
-            if (!present[m - lo])
-                memset(node[m - lowest], 0, 32);
-            if (present[m - lo] && memcmp(node[m - lowest], stored[m - lo].hash, 32) == 0) {
-                found = m;
-                memcpy(ancestor_hash, stored[m - lo].hash, 32);
-                break;
-            }
-        }
-        n = lo - 1;
-    }
-    if (found == INT64_MIN) {
-        if (f->start - 1 >= limit) {
-            found = f->start - 1;           /* every stored block is orphaned */
-            memset(ancestor_hash, 0, 32);
-        } else {
-            static const uint8_t zero[32];
-            char stored_hex[67], node_hex[67];
-
-            bytes_to_hex(f->cursor_hash, 32, stored_hex);
-            bytes_to_hex(span && top == f->cursor ? node[top - lowest] : zero, 32, node_hex);
-            rc = halt(err, errlen, "reorg deeper than max_reorg_depth %" PRId64 ": none of the "
-                      "stored blocks %" PRId64 "..%" PRId64 " is on the node's chain any more "
-                      "(stored block %" PRId64 " is %s, the node's is %s; node head %" PRId64 ")",
-                      f->max_depth, lowest, f->cursor, f->cursor, stored_hex,
-                      top == f->cursor ? node_hex : "(none)", f->head);
-            goto cleanup;
-        }
-    }
-    /* "{0x..,0x..}": the node's blocks that replace the orphaned ones. */
-    {
-        size_t cnt = (size_t) (top > found ? top - found : 0), len = 0;
-
-        out = malloc(cnt * 67 + 3);
-        if (out == NULL) {
-            set_err(err, errlen, "out of memory");
-            rc = CHAIN_RPC;
-            goto cleanup;
-        }
-        out[len++] = '{';
-        for (int64_t m = found + 1; m <= top; m++) {
-            if (m > found + 1)
-                out[len++] = ',';
-            bytes_to_hex(node[m - lowest], 32, out + len);
-            len += 66;
-        }
-        out[len++] = '}';
-        out[len] = '\0';
-    }
-    *ancestor = found;
-    *new_hashes = out;
-    out = NULL;
-cleanup:
-    free(node);
-    free(out);
-    return rc;
-}
-
-/* A reorg: the node's block at the cursor is not ours. */
-static int
-follow_reorg(follower *f, char *err, size_t errlen)
-{
-    int64_t top = f->head < f->cursor ? f->head : f->cursor;
-    int64_t ancestor = 0, to;
-    uint8_t ancestor_hash[32];
-    char *new_hashes = NULL;
+    const chain_batch *b = &f->batch;
+    int64_t cursor = b->nhdr ? b->hdr[b->nhdr - 1].number : f->cursor;
+    uint8_t hash[32];
+    chain_tables t;
     int rc;
 
-    chain_prefetch_cancel(&f->prefetch);
-    rc = find_ancestor(f, top, &ancestor, ancestor_hash, &new_hashes, err, errlen);
-    if (rc != CHAIN_OK)
+    memcpy(hash, b->nhdr ? b->hdr[b->nhdr - 1].hash : f->cursor_hash, 32);
+    if ((rc = follower_tx_begin(f, &t, err, errlen)) != CHAIN_OK)
         return rc;
-    chain_log(&f->src, LOG_WARN, "reorg detected: the node's chain leaves ours after block %"
-              PRId64 " (stored up to %" PRId64 ", node head %" PRId64 ")", ancestor, f->cursor,
-              f->head);
-    to = f->head < ancestor + f->batch_size ? f->head : ancestor + f->batch_size;
-    rc = chain_fetch(&f->src, ancestor + 1, to, ancestor >= f->start ? ancestor_hash : NULL,
-                     &f->batch, err, errlen);
-    if (rc == CHAIN_PARENT) {           /* it moved again while we looked: start over */
-        chain_log(&f->src, LOG_INFO, "the node's chain changed again while following a reorg: %s",
-                  err);
-        rc = CHAIN_OK;
-    } else if (rc == CHAIN_OK) {
-        f->reorgs++;
-        rc = commit(f, 1, ancestor, ancestor_hash, new_hashes, err, errlen);
-        if (rc != CHAIN_OK)
-            f->reorgs--;
-    }
-    free(new_hashes);
+    return follower_tx_finish(f, cursor, hash, f->emitted, err, errlen);
+}
+
+/* ---- the states -------------------------------------------------------- */
+
+static int
+st_open(follower *f, char *err, size_t errlen)
+{
+    int rc = chain_src_open(&f->src, f->src.ctx, f->config, err, errlen);
+
+    if (rc == CHAIN_OK)
+        f->state = FS_TABLES;
     return rc;
 }
 
-/* One pass; *idle says whether to sleep poll_interval before the next. */
 static int
-step(follower *f, int *idle, char *err, size_t errlen)
+st_tables(follower *f, char *err, size_t errlen)
+{
+    int rc = chain_tables_get(&f->src, &f->tables, err, errlen);
+
+    if (rc == CHAIN_OK)
+        f->state = FS_LOAD;
+    return rc;
+}
+
+static int
+st_load(follower *f, char *err, size_t errlen)
+{
+    int rc = load_state(f, err, errlen);
+
+    if (rc == CHAIN_OK) {
+        f->state = f->verified ? FS_POLL : FS_VERIFY;
+        f->last_progress_ms = now_ms();
+    }
+    return rc;
+}
+
+static int
+st_verify(follower *f, char *err, size_t errlen)
+{
+    int rc = verify_recent(f, err, errlen);
+
+    if (rc != CHAIN_OK)
+        return rc;
+    chain_log(&f->src, LOG_INFO, "following chain %" PRId64 " through provider \"%s\" from block %"
+              PRId64 ": stored up to %" PRId64 ", emitted up to %" PRId64 " (confirmations %"
+              PRId64 ", max_reorg_depth %" PRId64 ", batch_size %" PRId64 ")", f->src.chain_id,
+              f->src.provider, f->start, f->cursor, f->emitted, f->confirmations, f->max_depth,
+              f->batch_size);
+    f->verified = 1;
+    f->state = FS_POLL;
+    return CHAIN_OK;
+}
+
+/* The head, and whether the node's block at the cursor is ours (*same). */
+static int
+poll_node(follower *f, int *same, char *err, size_t errlen)
 {
     rpc_call calls[2];
-    int have_cursor = f->cursor >= f->start, same = 0, rc;
+    int have_cursor = f->cursor >= f->start, rc;
     uint64_t head = 0;
     uint8_t h[32];
-    int64_t target, fetched, t_start, t_fetched;
 
-    *idle = 1;
+    *same = 0;
     memset(calls, 0, sizeof calls);
     calls[0].method = "eth_blockNumber";
     calls[0].params = json_array();
@@ -552,69 +443,111 @@ step(follower *f, int *idle, char *err, size_t errlen)
             set_err(err, errlen, "eth_blockNumber answered no block number");
             rc = CHAIN_RPC;
         } else if (have_cursor && !json_is_null(calls[1].result)) {
-            same = hex_to_fixed(json_string_value(json_object_get(calls[1].result, "hash")), h,
-                                32) == 0 && memcmp(h, f->cursor_hash, 32) == 0;
+            *same = hex_to_fixed(json_string_value(json_object_get(calls[1].result, "hash")), h,
+                                 32) == 0 && memcmp(h, f->cursor_hash, 32) == 0;
         }
     }
     rpc_client_calls_clear(calls, 2);
-    if (rc != 0)
+    if (rc == 0)
+        f->head = (int64_t) head;
+    return rc;
+}
+
+/* Where to go from the head and the cursor's hash. */
+static int
+st_poll(follower *f, char *err, size_t errlen)
+{
+    int same, rc = poll_node(f, &same, err, errlen);
+    int64_t final_upto;
+
+    if (rc != CHAIN_OK)
         return rc;
-    f->head = (int64_t) head;
-
-    if (have_cursor && !same) {
-        if (f->head < f->cursor) {
-            /* Behind us.  On our chain (its head block is ours): a syncing or
-             * lagging node, never a reason to delete anything. */
-            int behind = f->head < f->start;
-
-            if (!behind) {
-                uint8_t nh[32];
-                int present;
-                chain_block sb;
-                size_t ns;
-
-                rc = chain_node_hashes(&f->src, f->head, f->head, &nh, &present, err, errlen);
-                if (rc == CHAIN_OK)
-                    rc = chain_stored(&f->src, &f->tables, f->head, f->head, &sb, &ns, err, errlen);
-                if (rc != CHAIN_OK)
-                    return rc;
-                behind = present && ns == 1 && memcmp(nh, sb.hash, 32) == 0;
-            }
-            if (behind) {
-                if (++f->backwards_polls >= BACKWARDS_POLLS)
-                    return halt(err, errlen, "the node's head went backwards: it is at block %"
-                                PRId64 " on our chain, below our stored block %" PRId64 " (a "
-                                "syncing or lagging node?), for %d polls in a row",
-                                f->head, f->cursor, f->backwards_polls);
-                chain_log(&f->src, LOG_WARN, "the node's head %" PRId64 " is below our stored "
-                          "block %" PRId64 " on the same chain (poll %d of %d before halting)",
-                          f->head, f->cursor, f->backwards_polls, BACKWARDS_POLLS);
-                return CHAIN_OK;
-            }
-        }
-        f->backwards_polls = 0;
-        *idle = 0;
-        return follow_reorg(f, err, errlen);
-    }
-    f->backwards_polls = 0;
-    if (f->head <= f->cursor || f->head < f->start) {
-        /* nothing new; blocks may still have become final */
-        int64_t final_upto = f->head - f->confirmations < f->cursor ? f->head - f->confirmations
-                                                                    : f->cursor;
-
-        if (final_upto > f->emitted) {
-            chain_batch_free(&f->batch);
-            chain_batch_init(&f->batch);
-            return commit(f, 0, 0, NULL, NULL, err, errlen);
-        }
+    f->idle = 1;
+    f->mid_pass = 1;
+    if (f->cursor >= f->start && !same) {
+        f->idle = 0;
+        f->state = f->head < f->cursor ? FS_BEHIND : FS_REORG;
+        if (f->state == FS_REORG)
+            f->backwards_polls = 0;
         return CHAIN_OK;
     }
-    target = f->cursor + f->batch_size < f->head ? f->cursor + f->batch_size : f->head;
+    f->backwards_polls = 0;
+    final_upto = f->head - f->confirmations < f->cursor ? f->head - f->confirmations : f->cursor;
+    if (f->head > f->cursor && f->head >= f->start) {
+        f->idle = 0;
+        f->state = FS_ADVANCE;
+    } else if (final_upto > f->emitted) {
+        f->idle = 0;
+        f->state = FS_FINALIZE;         /* nothing new; blocks may still have become final */
+    } else
+        f->mid_pass = 0;                /* nothing to do: the pass is complete */
+    return CHAIN_OK;
+}
+
+/* The head is below the cursor and its block at the cursor is not ours.
+ * When the node's head block is ours, it is syncing or lagging: never a
+ * reason to delete anything, but a halt after BACKWARDS_POLLS polls in a
+ * row.  Otherwise it is a reorg. */
+static int
+st_behind(follower *f, char *err, size_t errlen)
+{
+    int behind = f->head < f->start, present = 0, rc;
+    uint8_t nh[32];
+    chain_block sb;
+    size_t ns = 0;
+
+    f->state = FS_POLL;
+    if (!behind) {
+        rc = chain_node_hashes(&f->src, f->head, f->head, &nh, &present, err, errlen);
+        if (rc == CHAIN_OK)
+            rc = chain_stored(&f->src, &f->tables, f->head, f->head, &sb, &ns, err, errlen);
+        if (rc != CHAIN_OK)
+            return rc;
+        behind = present && ns == 1 && memcmp(nh, sb.hash, 32) == 0;
+    }
+    if (!behind) {
+        f->backwards_polls = 0;
+        f->state = FS_REORG;
+        return CHAIN_OK;
+    }
+    if (++f->backwards_polls >= BACKWARDS_POLLS)
+        return follower_halt(err, errlen, "the node's head went backwards: it is at block %"
+                             PRId64 " on our chain, below our stored block %" PRId64 " (a "
+                             "syncing or lagging node?), for %d polls in a row", f->head,
+                             f->cursor, f->backwards_polls);
+    chain_log(&f->src, LOG_WARN, "the node's head %" PRId64 " is below our stored block %" PRId64
+              " on the same chain (poll %d of %d before halting)", f->head, f->cursor,
+              f->backwards_polls, BACKWARDS_POLLS);
+    f->idle = 1;
+    return CHAIN_OK;
+}
+
+/* Nothing new, but blocks became final: their events alone; then wait for
+ * the next poll. */
+static int
+st_finalize(follower *f, char *err, size_t errlen)
+{
+    f->state = FS_POLL;
+    f->idle = 1;
+    chain_batch_free(&f->batch);
+    chain_batch_init(&f->batch);
+    return commit_advance(f, err, errlen);
+}
+
+/* Fetches (or takes from the prefetch) the blocks after the cursor, up to
+ * batch_size, and stores them; starts fetching the next ones meanwhile. */
+static int
+st_advance(follower *f, char *err, size_t errlen)
+{
+    int have_cursor = f->cursor >= f->start, rc;
+    int64_t target = f->cursor + f->batch_size < f->head ? f->cursor + f->batch_size : f->head;
+    int64_t fetched, t_start = now_ms(), t_fetched;
+
+    f->state = FS_POLL;
     /* the first batch after a start is one request's worth: rows show up
      * at once, and the database has work while the next batches come in */
     if (f->blocks_written == 0 && target > f->cursor + f->src.rpc_blocks)
         target = f->cursor + f->src.rpc_blocks;
-    t_start = now_ms();
     if (!chain_prefetch_take(&f->prefetch, f->cursor + 1, target,
                              have_cursor ? f->cursor_hash : NULL, &f->batch, &rc, err, errlen))
         rc = chain_fetch(&f->src, f->cursor + 1, target, have_cursor ? f->cursor_hash : NULL,
@@ -622,22 +555,47 @@ step(follower *f, int *idle, char *err, size_t errlen)
     if (rc == CHAIN_PARENT) {
         chain_log(&f->src, LOG_INFO, "the chain changed under the cursor (%s): checking for a "
                   "reorg", err);
-        *idle = 0;
         return CHAIN_OK;
     }
     if (rc != CHAIN_OK)
         return rc;
-    /* behind: fetch the next batches while this one is written */
     fetched = f->batch.hdr[f->batch.nhdr - 1].number;
     chain_prefetch_ahead(&f->prefetch, &f->src, fetched + 1, f->head,
                          3 * (int64_t) f->batch.nhdr, f->batch_size);
     t_fetched = now_ms();
-    rc = commit(f, 0, 0, NULL, NULL, err, errlen);
+    rc = commit_advance(f, err, errlen);
     chain_log(&f->src, LOG_DEBUG, "blocks %" PRId64 "..%" PRId64 ": waited %" PRId64 " ms for "
               "them, wrote them in %" PRId64 " ms", f->batch.hdr[0].number, fetched,
               t_fetched - t_start, now_ms() - t_fetched);
-    *idle = rc == CHAIN_OK && fetched >= f->head;
+    f->idle = rc == CHAIN_OK && fetched >= f->head;
     return rc;
+}
+
+/* The one switch: runs the current state. */
+static int
+follower_step(follower *f, char *err, size_t errlen)
+{
+    switch (f->state) {
+    case FS_OPEN:
+        return st_open(f, err, errlen);
+    case FS_TABLES:
+        return st_tables(f, err, errlen);
+    case FS_LOAD:
+        return st_load(f, err, errlen);
+    case FS_VERIFY:
+        return st_verify(f, err, errlen);
+    case FS_POLL:
+        return st_poll(f, err, errlen);
+    case FS_BEHIND:
+        return st_behind(f, err, errlen);
+    case FS_FINALIZE:
+        return st_finalize(f, err, errlen);
+    case FS_ADVANCE:
+        return st_advance(f, err, errlen);
+    case FS_REORG:
+        return follower_reorg(f, err, errlen);
+    }
+    return CHAIN_FATAL;
 }
 
 static void
@@ -656,129 +614,122 @@ progress(follower *f, int force)
     f->blocks_at_progress = f->blocks_written;
 }
 
+/* How long failures have lasted, for the driver. */
+typedef struct failing {
+    int64_t since, last_warn;
+    int     invalid_streak;
+} failing;
+
+/* A failure worth a retry (RPC or database): warn now and then, give up
+ * after FAIL_AFTER_MS, re-read the durable state (a write may or may not
+ * have committed).  0 to go on, -1 when the task fails. */
+static int
+on_retryable(follower *f, failing *fl, const char *err, op_result *res)
+{
+    int64_t now = now_ms();
+
+    if (fl->since == 0)
+        fl->since = now;
+    if (now - fl->last_warn > 30000 || now == fl->since) {
+        chain_log(&f->src, LOG_WARN, "%s (retrying; failing for %" PRId64 " s)", err,
+                  (now - fl->since) / 1000);
+        fl->last_warn = now;
+    }
+    if (now - fl->since > FAIL_AFTER_MS) {
+        op_fail(res, 1, "block_follower: failing for more than %d s: %s", FAIL_AFTER_MS / 1000,
+                err);
+        return -1;
+    }
+    chain_prefetch_cancel(&f->prefetch);
+    if (f->state >= FS_VERIFY)
+        f->state = FS_LOAD;
+    sleep_ms_interruptible(f->poll_ms < 1000 ? 1000 : f->poll_ms, chain_stop_cb, f->src.ctx);
+    return 0;
+}
+
+/* What a step's result means for the task.  0 to go on, -1 when it ends
+ * (res filled).  A pass (a poll and what it led to) that succeeded ends a
+ * streak of failures; a poll alone does not. */
+static int
+on_result(follower *f, int rc, failing *fl, const char *err, op_result *res)
+{
+    char hint[400];
+
+    switch (rc) {
+    case CHAIN_OK:
+        if (f->mid_pass) {
+            if (f->idle)
+                sleep_ms_interruptible(f->poll_ms, chain_stop_cb, f->src.ctx);
+            return 0;
+        }
+        if (fl->since)
+            chain_log(&f->src, LOG_INFO, "recovered");
+        fl->since = 0;
+        fl->invalid_streak = 0;
+        if (f->state >= FS_POLL)
+            progress(f, 0);
+        if (f->idle)
+            sleep_ms_interruptible(f->poll_ms, chain_stop_cb, f->src.ctx);
+        return 0;
+    case CHAIN_STOP:
+        return 0;
+    case CHAIN_FATAL:
+        op_fail(res, 0, "block_follower: %s", err);
+        return -1;
+    case F_HALT:
+        restart_hint(f, hint, sizeof hint);
+        op_fail(res, 0, "block_follower halted: %s%s", err, hint);
+        chain_log(&f->src, LOG_ERROR, "%s", res->error);
+        return -1;
+    case CHAIN_INVALID:
+        chain_log(&f->src, LOG_WARN, "rejected what the node returned, nothing stored (%d of %d): "
+                  "%s", fl->invalid_streak + 1, INVALID_LIMIT, err);
+        if (++fl->invalid_streak >= INVALID_LIMIT) {
+            op_fail(res, 1, "block_follower: the node's data failed validation %d times in a row, "
+                    "nothing was stored: %s", fl->invalid_streak, err);
+            return -1;
+        }
+        sleep_ms_interruptible(f->poll_ms, chain_stop_cb, f->src.ctx);
+        return 0;
+    case CHAIN_MISSING:
+        chain_log(&f->src, LOG_DEBUG, "%s: trying again", err);
+        sleep_ms_interruptible(f->poll_ms, chain_stop_cb, f->src.ctx);
+        return 0;
+    default:
+        return on_retryable(f, fl, err, res);
+    }
+}
+
 int
 op_block_follower_run(op_ctx *ctx, json_t *task, op_result *res)
 {
     json_t *job = json_object_get(task, "job");
-    json_t *config = json_object_get(job, "config");
     follower f;
-    char err[2048], hint[400];
-    int64_t failing_since = 0, last_warn = 0;
-    int invalid_streak = 0, rc, verified = 0;
-    enum { OPEN, TABLES, LOAD, RUN } phase = OPEN;
+    failing fl = {0};
+    char err[2048];
 
     memset(&f, 0, sizeof f);
     chain_batch_init(&f.batch);
     chain_prefetch_init(&f.prefetch);
     f.src.ctx = ctx;
+    f.config = json_object_get(job, "config");
     f.dag = json_string_value(json_object_get(job, "dag"));
     f.job = json_string_value(json_object_get(job, "name"));
-    if (parse_config(&f, config, err, sizeof err) < 0) {
+    if (parse_config(&f, f.config, err, sizeof err) < 0)
         op_fail(res, 0, "block_follower: %s", err);
-        goto cleanup;
-    }
-    for (;;) {
-        int idle = 0;
-
-        if (ctx->should_stop(ctx)) {
-            res->outcome = OP_STOPPED;
-            copy_str(res->error, sizeof res->error, "block_follower: stopped");
-            goto cleanup;
-        }
-        switch (phase) {
-        case OPEN:
-            rc = chain_src_open(&f.src, ctx, config, err, sizeof err);
-            if (rc == CHAIN_OK)
-                phase = TABLES;
-            break;
-        case TABLES:
-            rc = chain_tables_get(&f.src, &f.tables, err, sizeof err);
-            if (rc == CHAIN_OK)
-                phase = LOAD;
-            break;
-        case LOAD:
-            rc = load_state(&f, err, sizeof err);
-            if (rc == CHAIN_OK && !verified)
-                rc = verify_recent(&f, err, sizeof err);
-            if (rc == CHAIN_OK) {
-                phase = RUN;
-                if (!verified)
-                    chain_log(&f.src, LOG_INFO, "following chain %" PRId64 " through provider "
-                              "\"%s\" from block %" PRId64 ": stored up to %" PRId64 ", emitted "
-                              "up to %" PRId64 " (confirmations %" PRId64 ", max_reorg_depth %"
-                              PRId64 ", batch_size %" PRId64 ")", f.src.chain_id, f.src.provider,
-                              f.start, f.cursor, f.emitted, f.confirmations, f.max_depth,
-                              f.batch_size);
-                verified = 1;
-                f.last_progress_ms = now_ms();
+    else
+        for (;;) {
+            if (ctx->should_stop(ctx)) {
+                res->outcome = OP_STOPPED;
+                copy_str(res->error, sizeof res->error, "block_follower: stopped");
+                break;
             }
-            break;
-        default:
-            rc = step(&f, &idle, err, sizeof err);
-            break;
+            f.idle = 0;
+            f.mid_pass = 0;
+            if (on_result(&f, follower_step(&f, err, sizeof err), &fl, err, res) < 0)
+                break;
         }
-        switch (rc) {
-        case CHAIN_OK:
-            if (failing_since)
-                chain_log(&f.src, LOG_INFO, "recovered");
-            failing_since = 0;
-            invalid_streak = 0;
-            if (phase == RUN)
-                progress(&f, 0);
-            if (idle)
-                sleep_ms_interruptible(f.poll_ms, chain_stop_cb, ctx);
-            continue;
-        case CHAIN_STOP:
-            continue;
-        case CHAIN_FATAL:
-            op_fail(res, 0, "block_follower: %s", err);
-            goto cleanup;
-        case F_HALT:
-            restart_hint(&f, hint, sizeof hint);
-            op_fail(res, 0, "block_follower halted: %s%s", err, hint);
-            chain_log(&f.src, LOG_ERROR, "%s", res->error);
-            goto cleanup;
-        case CHAIN_INVALID:
-            chain_log(&f.src, LOG_WARN, "rejected what the node returned, nothing stored (%d of "
-                      "%d): %s", invalid_streak + 1, INVALID_LIMIT, err);
-            if (++invalid_streak >= INVALID_LIMIT) {
-                op_fail(res, 1, "block_follower: the node's data failed validation %d times in a "
-                        "row, nothing was stored: %s", invalid_streak, err);
-                goto cleanup;
-            }
-            sleep_ms_interruptible(f.poll_ms, chain_stop_cb, ctx);
-            continue;
-        case CHAIN_MISSING:
-            chain_log(&f.src, LOG_DEBUG, "%s: trying again", err);
-            sleep_ms_interruptible(f.poll_ms, chain_stop_cb, ctx);
-            continue;
-        default: {          /* CHAIN_RPC: RPC or database trouble */
-            int64_t now = now_ms(), wait;
-
-            if (failing_since == 0)
-                failing_since = now;
-            if (now - last_warn > 30000 || now == failing_since) {
-                chain_log(&f.src, LOG_WARN, "%s (retrying; failing for %" PRId64 " s)", err,
-                          (now - failing_since) / 1000);
-                last_warn = now;
-            }
-            if (now - failing_since > FAIL_AFTER_MS) {
-                op_fail(res, 1, "block_follower: failing for more than %d s: %s",
-                        FAIL_AFTER_MS / 1000, err);
-                goto cleanup;
-            }
-            /* a write may or may not have committed: re-read the durable state */
-            chain_prefetch_cancel(&f.prefetch);
-            if (phase == RUN)
-                phase = LOAD;
-            wait = f.poll_ms < 1000 ? 1000 : f.poll_ms;
-            sleep_ms_interruptible(wait, chain_stop_cb, ctx);
-            continue;
-        }
-        }
-    }
-cleanup:
-    if (phase == RUN)
+    if (f.state >= FS_POLL)
         progress(&f, 1);
     chain_prefetch_free(&f.prefetch);
     chain_batch_free(&f.batch);

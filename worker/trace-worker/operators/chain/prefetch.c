@@ -1,6 +1,6 @@
 /*
- * op_chain_prefetch.c: fetching the next batches of blocks while the
- * current one is written (see op_chain.h).
+ * prefetch.c: fetching the next batches of blocks while the
+ * current one is written (see chain.h).
  *
  * Fetching and encoding a batch is the worker's CPU and the gateway's;
  * writing it is PostgreSQL's.  Done one after the other, each waits for

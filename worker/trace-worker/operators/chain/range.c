@@ -1,5 +1,5 @@
 /*
- * op_chain_range.c: the range_ingest operator: backfills one block range
+ * range.c: the range_ingest operator: backfills one block range
  * into the job's three chain tables.
  *
  * The range comes from the task's payload {from, to}, half-open [from, to)
@@ -102,125 +102,182 @@ write_piece(chain_src *src, chain_batch *batch, int64_t a, int64_t b, const char
     return rc;
 }
 
+/* One task's range and where it is. */
+typedef struct ranger {
+    chain_src      src;
+    chain_batch    batch;
+    chain_prefetch prefetch;
+    int64_t        from, to, size;          /* [from, to), pieces of size blocks */
+    int64_t        blocks, txs, logs;       /* stored so far */
+    uint8_t        last_hash[32];           /* the last stored block's */
+    int            have_last;
+    char           key[64];                 /* the range's event key */
+    char          *payload;                 /* the range's event payload (the last piece) */
+} ranger;
+
+/* The range's event payload, once the last piece is fetched. */
+static int
+make_payload(ranger *g, char *err, size_t errlen)
+{
+    json_t *p = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "from", (json_int_t) g->from, "to",
+                          (json_int_t) g->to, "chain_id", (json_int_t) g->src.chain_id,
+                          "blocks", (json_int_t) (g->blocks + (int64_t) g->batch.nhdr),
+                          "transactions", (json_int_t) (g->txs + g->batch.ntx),
+                          "logs", (json_int_t) (g->logs + g->batch.nlog));
+
+    free(g->payload);
+    g->payload = p ? json_dumps(p, JSON_COMPACT) : NULL;
+    json_decref(p);
+    if (g->payload != NULL)
+        return CHAIN_OK;
+    set_err(err, errlen, "out of memory");
+    return CHAIN_RPC;
+}
+
+/* Fetches (or takes from the prefetch) blocks [a, b], starts the next
+ * pieces, and writes this one (with the range's event when last). */
+static int
+fetch_and_write(ranger *g, int64_t a, int64_t b, int last, char *err, size_t errlen)
+{
+    const uint8_t *parent = g->have_last ? g->last_hash : NULL;
+    int rc;
+
+    if (!chain_prefetch_take(&g->prefetch, a, b, parent, &g->batch, &rc, err, errlen))
+        rc = chain_fetch(&g->src, a, b, parent, &g->batch, err, errlen);
+    if (rc == CHAIN_OK)     /* the next pieces, while this one is written */
+        chain_prefetch_ahead(&g->prefetch, &g->src, b + 1, g->to - 1, g->size, g->size);
+    if (rc == CHAIN_OK && last)
+        rc = make_payload(g, err, errlen);
+    if (rc == CHAIN_OK)
+        rc = write_piece(&g->src, &g->batch, a, b, last ? g->key : NULL, g->payload, err, errlen);
+    return rc;
+}
+
+/* Piece [*a, *b], tried up to PIECE_TRIES times.  A different parent means
+ * the node reorganized under us: start over from the first piece (moving
+ * *a, *b) so the range stays one chain. */
+static int
+ingest_piece(ranger *g, int64_t *a, int64_t *b, char *err, size_t errlen)
+{
+    op_ctx *ctx = g->src.ctx;
+    int rc;
+
+    for (int tries = 1;; tries++) {
+        if (ctx->should_stop(ctx))
+            return CHAIN_STOP;
+        rc = fetch_and_write(g, *a, *b, *b >= g->to - 1, err, errlen);
+        if (rc == CHAIN_OK || rc == CHAIN_FATAL || rc == CHAIN_STOP || tries >= PIECE_TRIES)
+            return rc;
+        chain_log(&g->src, LOG_WARN, "blocks %" PRId64 "..%" PRId64 " (try %d of %d): %s", *a, *b,
+                  tries, PIECE_TRIES, err);
+        chain_prefetch_cancel(&g->prefetch);
+        if (rc == CHAIN_PARENT) {
+            g->have_last = 0;
+            *a = g->from;
+            *b = g->to - *a > g->size ? *a + g->size - 1 : g->to - 1;
+            g->blocks = g->txs = g->logs = 0;
+        }
+        sleep_ms_interruptible(1000, chain_stop_cb, ctx);
+    }
+}
+
+/* Every piece, in order. */
+static int
+ingest(ranger *g, char *err, size_t errlen)
+{
+    for (int64_t a = g->from; a < g->to || (a == g->from && g->from == g->to);) {
+        int64_t b = g->to - a > g->size ? a + g->size - 1 : g->to - 1;
+        int rc = ingest_piece(g, &a, &b, err, errlen);
+
+        if (rc != CHAIN_OK)
+            return rc;
+        g->blocks += (int64_t) g->batch.nhdr;
+        g->txs += g->batch.ntx;
+        g->logs += g->batch.nlog;
+        if (g->batch.nhdr) {
+            memcpy(g->last_hash, g->batch.hdr[g->batch.nhdr - 1].hash, 32);
+            g->have_last = 1;
+        }
+        chain_log(&g->src, LOG_DEBUG, "stored blocks %" PRId64 "..%" PRId64, a, b);
+        if (g->from == g->to)
+            break;
+        a = b + 1;
+    }
+    return CHAIN_OK;
+}
+
+/* Opens the source and checks the range is on the node: 0, or -1 with
+ * res filled. */
+static int
+open_range(ranger *g, op_ctx *ctx, json_t *task, json_t *config, op_result *res)
+{
+    char err[2048];
+    int64_t head = 0;
+    int rc;
+
+    if (task_range(task, config, &g->from, &g->to, err, sizeof err) < 0 ||
+        chain_config_int(config, "range_size", 1, 1000000, &g->size, err, sizeof err) < 0) {
+        op_fail(res, 0, "range_ingest: %s", err);
+        return -1;
+    }
+    if (g->size > PIECE_MAX)
+        g->size = PIECE_MAX;
+    rc = chain_src_open(&g->src, ctx, config, err, sizeof err);
+    if (rc == CHAIN_OK)
+        rc = chain_head(&g->src, &head, err, sizeof err);
+    if (rc != CHAIN_OK) {
+        if (rc == CHAIN_STOP) {
+            res->outcome = OP_STOPPED;
+            copy_str(res->error, sizeof res->error, "range_ingest: stopped");
+        } else
+            op_fail(res, rc != CHAIN_FATAL, "range_ingest: %s", err);
+        return -1;
+    }
+    if (g->to - 1 > head) {
+        op_fail(res, 1, "range_ingest: blocks %" PRId64 "..%" PRId64 " are not all on the node "
+                "yet (its head is %" PRId64 "); the range is retried, never cut short", g->from,
+                g->to - 1, head);
+        return -1;
+    }
+    return 0;
+}
+
 int
 op_range_ingest_run(op_ctx *ctx, json_t *task, op_result *res)
 {
     json_t *config = json_object_get(json_object_get(task, "job"), "config");
-    chain_src src;
-    chain_batch batch;
-    chain_prefetch prefetch;
-    int64_t from, to, size = 100, head = 0, blocks = 0, txs = 0, logs = 0;
-    uint8_t last_hash[32];
-    int have_last = 0, rc;
-    char err[2048], key[64];
-    char *payload = NULL;
+    ranger g;
+    char err[2048];
+    int rc;
 
-    memset(&src, 0, sizeof src);
-    chain_batch_init(&batch);
-    chain_prefetch_init(&prefetch);
-    if (task_range(task, config, &from, &to, err, sizeof err) < 0 ||
-        chain_config_int(config, "range_size", 1, 1000000, &size, err, sizeof err) < 0) {
-        op_fail(res, 0, "range_ingest: %s", err);
+    memset(&g, 0, sizeof g);
+    g.size = 100;
+    chain_batch_init(&g.batch);
+    chain_prefetch_init(&g.prefetch);
+    if (open_range(&g, ctx, task, config, res) < 0)
         goto cleanup;
-    }
-    if (size > PIECE_MAX)
-        size = PIECE_MAX;
-    rc = chain_src_open(&src, ctx, config, err, sizeof err);
-    if (rc == CHAIN_OK)
-        rc = chain_head(&src, &head, err, sizeof err);
-    if (rc != CHAIN_OK)
-        goto failed;
-    if (to - 1 > head) {
-        op_fail(res, 1, "range_ingest: blocks %" PRId64 "..%" PRId64 " are not all on the node "
-                "yet (its head is %" PRId64 "); the range is retried, never cut short", from,
-                to - 1, head);
-        goto cleanup;
-    }
-    snprintf(key, sizeof key, "%" PRId64 "-%" PRId64, from, to);
-    chain_log(&src, LOG_INFO, "ingesting blocks [%" PRId64 ", %" PRId64 ") of chain %" PRId64
-              " in pieces of %" PRId64, from, to, src.chain_id, size);
-
-    for (int64_t a = from; a < to || (a == from && from == to);) {
-        int64_t b = to - a > size ? a + size - 1 : to - 1;
-        int last = b >= to - 1;
-
-        for (int tries = 1;; tries++) {
-            if (ctx->should_stop(ctx)) {
-                rc = CHAIN_STOP;
-                break;
-            }
-            if (!chain_prefetch_take(&prefetch, a, b, have_last ? last_hash : NULL, &batch, &rc,
-                                     err, sizeof err))
-                rc = chain_fetch(&src, a, b, have_last ? last_hash : NULL, &batch, err,
-                                 sizeof err);
-            if (rc == CHAIN_OK)     /* the next pieces, while this one is written */
-                chain_prefetch_ahead(&prefetch, &src, b + 1, to - 1, size, size);
-            if (rc == CHAIN_OK && last) {
-                json_t *p = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "from", (json_int_t) from,
-                                      "to", (json_int_t) to, "chain_id", (json_int_t) src.chain_id,
-                                      "blocks", (json_int_t) (blocks + (int64_t) batch.nhdr),
-                                      "transactions", (json_int_t) (txs + batch.ntx),
-                                      "logs", (json_int_t) (logs + batch.nlog));
-
-                free(payload);
-                payload = p ? json_dumps(p, JSON_COMPACT) : NULL;
-                json_decref(p);
-                if (payload == NULL) {
-                    set_err(err, sizeof err, "out of memory");
-                    rc = CHAIN_RPC;
-                }
-            }
-            if (rc == CHAIN_OK)
-                rc = write_piece(&src, &batch, a, b, last ? key : NULL, payload, err, sizeof err);
-            if (rc == CHAIN_OK || rc == CHAIN_FATAL || rc == CHAIN_STOP || tries >= PIECE_TRIES)
-                break;
-            chain_log(&src, LOG_WARN, "blocks %" PRId64 "..%" PRId64 " (try %d of %d): %s", a, b,
-                      tries, PIECE_TRIES, err);
-            chain_prefetch_cancel(&prefetch);
-            /* a different parent now means the node reorganized under us:
-             * start over from the first piece so the range stays one chain */
-            if (rc == CHAIN_PARENT) {
-                have_last = 0;
-                a = from;
-                b = to - a > size ? a + size - 1 : to - 1;
-                last = b >= to - 1;
-                blocks = txs = logs = 0;
-            }
-            sleep_ms_interruptible(1000, chain_stop_cb, ctx);
-        }
-        if (rc != CHAIN_OK)
-            goto failed;
-        blocks += (int64_t) batch.nhdr;
-        txs += batch.ntx;
-        logs += batch.nlog;
-        if (batch.nhdr) {
-            memcpy(last_hash, batch.hdr[batch.nhdr - 1].hash, 32);
-            have_last = 1;
-        }
-        chain_log(&src, LOG_DEBUG, "stored blocks %" PRId64 "..%" PRId64, a, b);
-        if (from == to)
-            break;
-        a = b + 1;
-    }
-    chain_log(&src, LOG_INFO, "ingested blocks [%" PRId64 ", %" PRId64 "): %" PRId64 " blocks, %"
-              PRId64 " transactions, %" PRId64 " logs", from, to, blocks, txs, logs);
-    res->outcome = OP_SUCCEEDED;
-    res->result = json_pack("{s:I, s:I, s:I, s:I, s:I}", "from", (json_int_t) from, "to",
-                            (json_int_t) to, "blocks", (json_int_t) blocks, "transactions",
-                            (json_int_t) txs, "logs", (json_int_t) logs);
-    goto cleanup;
-
-failed:
+    snprintf(g.key, sizeof g.key, "%" PRId64 "-%" PRId64, g.from, g.to);
+    chain_log(&g.src, LOG_INFO, "ingesting blocks [%" PRId64 ", %" PRId64 ") of chain %" PRId64
+              " in pieces of %" PRId64, g.from, g.to, g.src.chain_id, g.size);
+    rc = ingest(&g, err, sizeof err);
     if (rc == CHAIN_STOP) {
         res->outcome = OP_STOPPED;
         copy_str(res->error, sizeof res->error, "range_ingest: stopped");
-    } else {
+    } else if (rc != CHAIN_OK) {
         op_fail(res, rc != CHAIN_FATAL, "range_ingest: %s", err);
+    } else {
+        chain_log(&g.src, LOG_INFO, "ingested blocks [%" PRId64 ", %" PRId64 "): %" PRId64
+                  " blocks, %" PRId64 " transactions, %" PRId64 " logs", g.from, g.to, g.blocks,
+                  g.txs, g.logs);
+        res->outcome = OP_SUCCEEDED;
+        res->result = json_pack("{s:I, s:I, s:I, s:I, s:I}", "from", (json_int_t) g.from, "to",
+                                (json_int_t) g.to, "blocks", (json_int_t) g.blocks,
+                                "transactions", (json_int_t) g.txs, "logs", (json_int_t) g.logs);
     }
 cleanup:
-    free(payload);
-    chain_prefetch_free(&prefetch);
-    chain_batch_free(&batch);
-    chain_src_close(&src);
+    free(g.payload);
+    chain_prefetch_free(&g.prefetch);
+    chain_batch_free(&g.batch);
+    chain_src_close(&g.src);
     return 0;
 }

@@ -208,8 +208,9 @@ udf_stream_free(udf_stream *s)
     memset(s, 0, sizeof *s);
 }
 
-__attribute__((format(printf, 2, 3))) static int
-stream_fail(udf_stream *s, const char *fmt, ...)
+/* Stops the stream with the first problem: its kind and its message. */
+__attribute__((format(printf, 3, 4))) static int
+stream_fail(udf_stream *s, udf_problem kind, const char *fmt, ...)
 {
     va_list ap;
 
@@ -218,6 +219,7 @@ stream_fail(udf_stream *s, const char *fmt, ...)
         vsnprintf(s->problem, sizeof s->problem, fmt, ap);
         va_end(ap);
         s->failed = 1;
+        s->problem_kind = kind;
     }
     return -1;
 }
@@ -234,109 +236,122 @@ pair_key(const char *dataset, const char *partition_key)
 }
 
 static int
+oom_on_line(udf_stream *s)
+{
+    return stream_fail(s, UDF_PROBLEM_NO_MEMORY, "out of memory on line %lld", (long long) s->lineno);
+}
+
+/* A row: kept with the other rows of its (dataset, partition_key). */
+static int
+take_row(udf_stream *s, const udf_msg *m)
+{
+    json_t *idx, *part;
+    char *key;
+    int rc = -1;
+
+    if (++s->nrows > s->limits.max_rows)
+        return stream_fail(s, UDF_PROBLEM_PROTOCOL, "protocol error on line %lld: more than %lld rows (udf_max_rows)",
+                           (long long) s->lineno, (long long) s->limits.max_rows);
+    if ((key = pair_key(m->dataset, m->partition_key)) == NULL)
+        return oom_on_line(s);
+    idx = json_object_get(s->partition_index, key);
+    if (idx)
+        part = json_array_get(s->partitions, (size_t) json_integer_value(idx));
+    else {
+        part = json_pack("{s:s,s:s,s:[]}", "dataset", m->dataset, "partition_key",
+                         m->partition_key, "rows");
+        if (part == NULL ||
+            json_object_set_new(s->partition_index, key,
+                                json_integer((json_int_t) json_array_size(s->partitions))) < 0 ||
+            json_array_append_new(s->partitions, part) < 0)
+            part = NULL;
+    }
+    if (part != NULL && json_array_append(json_object_get(part, "rows"), m->value) == 0)
+        rc = 0;
+    free(key);
+    return rc == 0 ? 0 : oom_on_line(s);
+}
+
+/* An event: at most one per (dataset, partition_key), kept in order. */
+static int
+take_event(udf_stream *s, const udf_msg *m)
+{
+    json_t *prev, *ev;
+    char *key;
+    int rc;
+
+    if (++s->nevents > s->limits.max_events)
+        return stream_fail(s, UDF_PROBLEM_PROTOCOL, "protocol error on line %lld: more than %lld events (udf_max_events)",
+                           (long long) s->lineno, (long long) s->limits.max_events);
+    if ((key = pair_key(m->dataset, m->partition_key)) == NULL)
+        return oom_on_line(s);
+    prev = json_object_get(s->event_index, key);
+    if (prev) {
+        free(key);
+        return stream_fail(s, UDF_PROBLEM_PROTOCOL, "protocol error on line %lld: an event for dataset \"%s\" partition "
+                           "\"%s\" was already emitted on line %lld",
+                           (long long) s->lineno, m->dataset, m->partition_key,
+                           (long long) json_integer_value(prev));
+    }
+    ev = json_pack("{s:s,s:s,s:O,s:I}", "dataset", m->dataset, "partition_key",
+                   m->partition_key, "payload", m->value, "line", (json_int_t) s->lineno);
+    rc = ev == NULL || json_array_append_new(s->events, ev) < 0 ||
+         json_object_set_new(s->event_index, key, json_integer((json_int_t) s->lineno)) < 0;
+    free(key);
+    return rc ? oom_on_line(s) : 0;
+}
+
+/* The result line: the last one. */
+static int
+take_result(udf_stream *s, const udf_msg *m)
+{
+    s->have_result = 1;
+    s->ok = m->ok;
+    s->retryable = m->retryable;
+    if (m->ok) {
+        s->result = m->value ? json_incref(m->value) : NULL;
+        return 0;
+    }
+    s->error = strdup(m->message);
+    return s->error ? 0 : oom_on_line(s);
+}
+
+static int
 take_line(udf_stream *s, const char *line, size_t len)
 {
     udf_msg m;
     char err[512];
-    char *key = NULL;
-    int rc = -1;
+    size_t i = 0;
+    int rc = 0;
 
     s->lineno++;
     /* Blank lines (a stray newline) carry nothing; skip them. */
-    size_t i = 0;
-
     while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r'))
         i++;
     if (i == len)
         return 0;
     if (s->have_result)
-        return stream_fail(s, "protocol error on line %lld: output after the result line",
+        return stream_fail(s, UDF_PROBLEM_PROTOCOL, "protocol error on line %lld: output after the result line",
                            (long long) s->lineno);
     if (udf_parse_line(line, len, &m, err, sizeof err) < 0)
-        return stream_fail(s, "protocol error on line %lld: %s", (long long) s->lineno, err);
-
+        return stream_fail(s, UDF_PROBLEM_PROTOCOL, "protocol error on line %lld: %s", (long long) s->lineno, err);
     switch (m.type) {
     case UDF_LOG:
         if (s->on_log)
             s->on_log(s->log_arg, m.level, m.message);
-        rc = 0;
         break;
-    case UDF_ROW: {
-        json_t *idx, *part;
-
-        if (++s->nrows > s->limits.max_rows) {
-            stream_fail(s, "protocol error on line %lld: more than %lld rows (udf_max_rows)",
-                        (long long) s->lineno, (long long) s->limits.max_rows);
-            break;
-        }
-        key = pair_key(m.dataset, m.partition_key);
-        if (key == NULL)
-            goto oom;
-        idx = json_object_get(s->partition_index, key);
-        if (idx) {
-            part = json_array_get(s->partitions, (size_t) json_integer_value(idx));
-        } else {
-            part = json_pack("{s:s,s:s,s:[]}", "dataset", m.dataset, "partition_key",
-                             m.partition_key, "rows");
-            if (part == NULL ||
-                json_object_set_new(s->partition_index, key,
-                                    json_integer((json_int_t) json_array_size(s->partitions))) < 0 ||
-                json_array_append_new(s->partitions, part) < 0)
-                goto oom;
-        }
-        if (json_array_append(json_object_get(part, "rows"), m.value) < 0)
-            goto oom;
-        rc = 0;
+    case UDF_ROW:
+        rc = take_row(s, &m);
         break;
-    }
-    case UDF_EVENT: {
-        json_t *prev, *ev;
-
-        if (++s->nevents > s->limits.max_events) {
-            stream_fail(s, "protocol error on line %lld: more than %lld events (udf_max_events)",
-                        (long long) s->lineno, (long long) s->limits.max_events);
-            break;
-        }
-        key = pair_key(m.dataset, m.partition_key);
-        if (key == NULL)
-            goto oom;
-        prev = json_object_get(s->event_index, key);
-        if (prev) {
-            stream_fail(s, "protocol error on line %lld: an event for dataset \"%s\" partition "
-                        "\"%s\" was already emitted on line %lld",
-                        (long long) s->lineno, m.dataset, m.partition_key,
-                        (long long) json_integer_value(prev));
-            break;
-        }
-        ev = json_pack("{s:s,s:s,s:O,s:I}", "dataset", m.dataset, "partition_key",
-                       m.partition_key, "payload", m.value, "line", (json_int_t) s->lineno);
-        if (ev == NULL || json_array_append_new(s->events, ev) < 0 ||
-            json_object_set_new(s->event_index, key, json_integer((json_int_t) s->lineno)) < 0)
-            goto oom;
-        rc = 0;
+    case UDF_EVENT:
+        rc = take_event(s, &m);
         break;
-    }
     case UDF_RESULT:
-        s->have_result = 1;
-        s->ok = m.ok;
-        s->retryable = m.retryable;
-        if (m.ok) {
-            s->result = m.value ? json_incref(m.value) : NULL;
-        } else {
-            s->error = strdup(m.message);
-            if (s->error == NULL)
-                goto oom;
-        }
-        rc = 0;
+        rc = take_result(s, &m);
         break;
     }
-    free(key);
     udf_msg_clear(&m);
     return rc;
-oom:
-    free(key);
-    udf_msg_clear(&m);
-    return stream_fail(s, "out of memory on line %lld", (long long) s->lineno);
 }
 
 int
@@ -346,14 +361,14 @@ udf_stream_feed(udf_stream *s, const char *data, size_t n)
         return -1;
     s->total_bytes += (int64_t) n;
     if (s->total_bytes > s->limits.max_output_bytes)
-        return stream_fail(s, "output limit hit: the UDF wrote more than %lld bytes "
+        return stream_fail(s, UDF_PROBLEM_OUTPUT_LIMIT, "output limit hit: the UDF wrote more than %lld bytes "
                            "(udf_max_output)", (long long) s->limits.max_output_bytes);
     while (n > 0) {
         const char *nl = memchr(data, '\n', n);
         size_t take = nl ? (size_t) (nl - data) : n;
 
         if ((int64_t) (s->len + take) > s->limits.max_line_bytes)
-            return stream_fail(s, "protocol error on line %lld: line longer than %lld bytes "
+            return stream_fail(s, UDF_PROBLEM_PROTOCOL, "protocol error on line %lld: line longer than %lld bytes "
                                "(udf_max_line)", (long long) s->lineno + 1,
                                (long long) s->limits.max_line_bytes);
         if (nl && s->len == 0) {
@@ -369,7 +384,7 @@ udf_stream_feed(udf_stream *s, const char *data, size_t n)
                     cap *= 2;
                 nb = realloc(s->buf, cap);
                 if (nb == NULL)
-                    return stream_fail(s, "out of memory");
+                    return stream_fail(s, UDF_PROBLEM_NO_MEMORY, "out of memory");
                 s->buf = nb;
                 s->cap = cap;
             }
@@ -400,7 +415,7 @@ udf_stream_finish(udf_stream *s)
         s->len = 0;
     }
     if (!s->have_result)
-        return stream_fail(s, "protocol error: the UDF ended without a result line "
+        return stream_fail(s, UDF_PROBLEM_PROTOCOL, "protocol error: the UDF ended without a result line "
                            "(after %lld lines)", (long long) s->lineno);
     return 0;
 }

@@ -55,6 +55,16 @@ typedef struct udf_limits {
     int64_t max_events;
 } udf_limits;
 
+/* What stopped a stream: the UDF broke the protocol (its bug: a retry on
+ * the same input repeats it), or it wrote more than udf_max_output, or the
+ * worker ran out of memory (both may pass: worth a retry). */
+typedef enum udf_problem {
+    UDF_PROBLEM_NONE = 0,
+    UDF_PROBLEM_PROTOCOL,
+    UDF_PROBLEM_OUTPUT_LIMIT,
+    UDF_PROBLEM_NO_MEMORY
+} udf_problem;
+
 typedef struct udf_stream {
     udf_limits limits;
     char      *buf;             /* the partial line */
@@ -73,6 +83,7 @@ typedef struct udf_stream {
     char      *error;           /* the UDF's error (result ok:false); owned */
     json_t    *result;          /* the UDF's result (ok:true); owned, may be NULL */
     int        failed;          /* a violation stopped the stream */
+    udf_problem problem_kind;   /* what kind of problem */
     char       problem[1024];   /* the violation, naming the line */
     /* Called for each log line, in order; may be NULL. */
     void     (*on_log)(void *arg, int level, const char *message);

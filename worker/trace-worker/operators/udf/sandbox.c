@@ -1,19 +1,16 @@
 /*
- * sandbox.c: bubblewrap + rlimits + seccomp for UDF programs.
- *
- * Order of events in the child between fork() and exec() (only
- * async-signal-safe calls: the worker is multi-threaded):
- *   new process group; default signal dispositions and an empty mask;
- *   stdin/stdout/stderr to pipes, bwrap's status pipe at fd 3 and the
- *   seccomp program at fd 4, every other fd closed; privileges dropped to
- *   the sandbox user when root; rlimits; die with the worker; exec bwrap
- *   with an environment of PATH only (bwrap --clearenv then sets the
- *   program's), from a small subreaper process that reaps whatever bwrap
- *   leaves behind.  bwrap loads the seccomp program just before it execs the
- *   user's program, and closes fds 3 and 4 from the program's view.
+ * sandbox.c: bubblewrap + rlimits + seccomp for UDF programs: the seccomp
+ * program (built once), scratch directories, bwrap's command line (built
+ * before the fork: the child may not allocate), the fork, and watching and
+ * reaping the child.  What the child does between fork() and exec() is
+ * sandbox_child.c (async-signal-safe only).  bwrap runs with an
+ * environment of PATH only (--clearenv then sets the program's), loads the
+ * seccomp program just before it execs the user's program, and closes fds
+ * 3 and 4 from the program's view.
  */
 #define _GNU_SOURCE
 #include "sandbox.h"
+#include "sandbox_child.h"
 
 #include "util.h"
 
@@ -185,6 +182,13 @@ typedef struct argvec {
     int overflow;
 } argvec;
 
+/* The strings bwrap's argv points into, filled before fork. */
+typedef struct sandbox_paths {
+    char work[4096], tmp[4096];
+    char links[6][256];
+    char envbuf[4096];
+} sandbox_paths;
+
 static void
 add(argvec *a, const char *s)
 {
@@ -221,54 +225,12 @@ add_root_link(argvec *a, const char *path, char *buf, size_t buflen)
     }
 }
 
-/* Async-signal-safe "message: errno N" to fd 2, then _exit. */
-static void __attribute__((noreturn))
-child_die(const char *what, int code)
-{
-    char buf[160];
-    int e = errno, n = 0;
-    const char *p = "trace-worker sandbox: ";
-
-    while (*p && n < 100)
-        buf[n++] = *p++;
-    for (p = what; *p && n < 140; p++)
-        buf[n++] = *p;
-    buf[n++] = ' ';
-    buf[n++] = '(';
-    buf[n++] = 'e';
-    buf[n++] = 'r';
-    buf[n++] = 'r';
-    buf[n++] = 'n';
-    buf[n++] = 'o';
-    buf[n++] = ' ';
-    if (e >= 100)
-        buf[n++] = (char) ('0' + e / 100 % 10);
-    if (e >= 10)
-        buf[n++] = (char) ('0' + e / 10 % 10);
-    buf[n++] = (char) ('0' + e % 10);
-    buf[n++] = ')';
-    buf[n++] = '\n';
-    (void) !write(2, buf, (size_t) n);
-    _exit(code);
-}
-
+/* The mounts: a read-only /usr (and the /bin, /lib links), a few files of
+ * /etc, the UDF directory at /udf, the scratch dir's work/ and tmp/, a
+ * private /proc and /dev, all read-only but those two. */
 static void
-set_limit(int resource, int64_t soft, int64_t hard)
+add_mounts(argvec *a, const sandbox_spec *spec, sandbox_paths *p)
 {
-    struct rlimit rl;
-
-    rl.rlim_cur = soft < 0 ? RLIM_INFINITY : (rlim_t) soft;
-    rl.rlim_max = hard < 0 ? RLIM_INFINITY : (rlim_t) hard;
-    if (setrlimit(resource, &rl) < 0)
-        child_die("setrlimit failed", 126);
-}
-
-int
-sandbox_spawn(const sandbox_spec *spec, sandbox_child *child, char *err, size_t errlen)
-{
-    int in[2] = {-1, -1}, out[2] = {-1, -1}, errp[2] = {-1, -1}, st[2] = {-1, -1};
-    int sfd = -1;
-    char work[4096], tmp[4096], links[6][256];
     static const char *const root_links[] = {"/bin", "/sbin", "/lib", "/lib32", "/lib64",
                                              "/libx32"};
     static const char *const etc_files[] = {
@@ -276,7 +238,119 @@ sandbox_spawn(const sandbox_spec *spec, sandbox_child *child, char *err, size_t 
         "/etc/nsswitch.conf", "/etc/passwd", "/etc/group", "/etc/alternatives",
         "/etc/mime.types",
     };
-    const char *bwrap_env[] = {"PATH=/usr/bin:/bin", NULL};
+    const char *fixed[] = {"--tmpfs", "/", "--ro-bind", "/usr", "/usr"};
+
+    for (size_t i = 0; i < ARRAY_LEN(fixed); i++)
+        add(a, fixed[i]);
+    for (size_t i = 0; i < ARRAY_LEN(root_links); i++)
+        add_root_link(a, root_links[i], p->links[i], sizeof p->links[i]);
+    for (size_t i = 0; i < ARRAY_LEN(etc_files); i++) {
+        add(a, "--ro-bind-try");
+        add(a, etc_files[i]);
+        add(a, etc_files[i]);
+    }
+    {
+        const char *rest[] = {"--ro-bind", spec->udf_dir, "/udf", "--bind", p->work, "/scratch",
+                              "--bind", p->tmp, "/tmp", "--proc", "/proc", "--dev", "/dev",
+                              "--remount-ro", "/", "--chdir", "/scratch"};
+
+        for (size_t i = 0; i < ARRAY_LEN(rest); i++)
+            add(a, rest[i]);
+    }
+}
+
+/* A clean environment: PATH, HOME, TMPDIR, LANG, then the spec's extra
+ * NAME=VALUE pairs (split into p->envbuf).  0 or -1 with err. */
+static int
+add_env(argvec *a, const sandbox_spec *spec, sandbox_paths *p, char *err, size_t errlen)
+{
+    const char *fixed[] = {"--clearenv", "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
+                           "--setenv", "HOME", "/scratch", "--setenv", "TMPDIR", "/tmp",
+                           "--setenv", "LANG", "C.UTF-8"};
+    size_t used = 0;
+
+    for (size_t i = 0; i < ARRAY_LEN(fixed); i++)
+        add(a, fixed[i]);
+    for (const char *const *e = spec->env; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        size_t len = strlen(*e);
+
+        if (eq == NULL || used + len + 1 > sizeof p->envbuf) {
+            set_err(err, errlen, "bad sandbox environment entry");
+            return -1;
+        }
+        memcpy(p->envbuf + used, *e, len + 1);
+        p->envbuf[used + (size_t) (eq - *e)] = '\0';
+        add(a, "--setenv");
+        add(a, p->envbuf + used);
+        add(a, p->envbuf + used + (eq - *e) + 1);
+        used += len + 1;
+    }
+    return 0;
+}
+
+/* bwrap's whole command line, built before the fork (the child may not
+ * allocate).  0 or -1 with err. */
+static int
+bwrap_argv(argvec *a, const sandbox_spec *spec, sandbox_paths *p, char *err, size_t errlen)
+{
+    const char *head[] = {spec->bwrap_path, "--unshare-all" /* user, pid, net, ipc, uts, cgroup */,
+                          "--die-with-parent", "--new-session" /* no controlling terminal */,
+                          "--json-status-fd", "3", "--seccomp", "4", "--hostname", "trace-udf"};
+
+    snprintf(p->work, sizeof p->work, "%s/work", spec->scratch);
+    snprintf(p->tmp, sizeof p->tmp, "%s/tmp", spec->scratch);
+    for (size_t i = 0; i < ARRAY_LEN(head); i++)
+        add(a, head[i]);
+    add_mounts(a, spec, p);
+    if (add_env(a, spec, p, err, errlen) < 0)
+        return -1;
+    add(a, "--");
+    for (const char *const *arg = spec->argv; *arg; arg++)
+        add(a, *arg);
+    if (a->overflow) {
+        set_err(err, errlen, "sandbox command line too long");
+        return -1;
+    }
+    return 0;
+}
+
+/* The four pipes (stdin, stdout, stderr, bwrap's status) and a memfd with
+ * the seccomp program.  0, or -1 with err (the caller closes what opened). */
+static int
+open_channels(int pipes[4][2], int *sfd, char *err, size_t errlen)
+{
+    for (int i = 0; i < 4; i++)
+        if (pipe2(pipes[i], O_CLOEXEC) < 0) {
+            set_err(err, errlen, "pipe: %s", strerror(errno));
+            return -1;
+        }
+    *sfd = memfd_create("trace-seccomp", MFD_CLOEXEC);
+    if (*sfd < 0 || write(*sfd, seccomp_prog, seccomp_len) != (ssize_t) seccomp_len ||
+        lseek(*sfd, 0, SEEK_SET) < 0) {
+        set_err(err, errlen, "cannot pass the seccomp program: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void
+close_channels(int pipes[4][2], int sfd)
+{
+    for (int i = 0; i < 4; i++)
+        for (int k = 0; k < 2; k++)
+            if (pipes[i][k] >= 0)
+                close(pipes[i][k]);
+    if (sfd >= 0)
+        close(sfd);
+}
+
+int
+sandbox_spawn(const sandbox_spec *spec, sandbox_child *child, char *err, size_t errlen)
+{
+    int pipes[4][2] = {{-1, -1}, {-1, -1}, {-1, -1}, {-1, -1}}, sfd = -1;
+    static const char *const bwrap_env[] = {"PATH=/usr/bin:/bin", NULL};
+    sandbox_paths paths;
     argvec a = {.n = 0};
     pid_t pid, parent = getpid();
 
@@ -293,219 +367,34 @@ sandbox_spawn(const sandbox_spec *spec, sandbox_child *child, char *err, size_t 
                 spec->bwrap_path);
         return -1;
     }
-    snprintf(work, sizeof work, "%s/work", spec->scratch);
-    snprintf(tmp, sizeof tmp, "%s/tmp", spec->scratch);
-
-    add(&a, spec->bwrap_path);
-    add(&a, "--unshare-all");           /* user, pid, net, ipc, uts, cgroup */
-    add(&a, "--die-with-parent");
-    add(&a, "--new-session");           /* no controlling terminal */
-    add(&a, "--json-status-fd");
-    add(&a, "3");
-    add(&a, "--seccomp");
-    add(&a, "4");
-    add(&a, "--hostname");
-    add(&a, "trace-udf");
-    add(&a, "--tmpfs");
-    add(&a, "/");
-    add(&a, "--ro-bind");
-    add(&a, "/usr");
-    add(&a, "/usr");
-    for (size_t i = 0; i < ARRAY_LEN(root_links); i++)
-        add_root_link(&a, root_links[i], links[i], sizeof links[i]);
-    for (size_t i = 0; i < ARRAY_LEN(etc_files); i++) {
-        add(&a, "--ro-bind-try");
-        add(&a, etc_files[i]);
-        add(&a, etc_files[i]);
-    }
-    add(&a, "--ro-bind");
-    add(&a, spec->udf_dir);
-    add(&a, "/udf");
-    add(&a, "--bind");
-    add(&a, work);
-    add(&a, "/scratch");
-    add(&a, "--bind");
-    add(&a, tmp);
-    add(&a, "/tmp");
-    add(&a, "--proc");
-    add(&a, "/proc");
-    add(&a, "--dev");
-    add(&a, "/dev");
-    add(&a, "--remount-ro");
-    add(&a, "/");
-    add(&a, "--chdir");
-    add(&a, "/scratch");
-    add(&a, "--clearenv");
-    add(&a, "--setenv");
-    add(&a, "PATH");
-    add(&a, "/usr/local/bin:/usr/bin:/bin");
-    add(&a, "--setenv");
-    add(&a, "HOME");
-    add(&a, "/scratch");
-    add(&a, "--setenv");
-    add(&a, "TMPDIR");
-    add(&a, "/tmp");
-    add(&a, "--setenv");
-    add(&a, "LANG");
-    add(&a, "C.UTF-8");
-    /* Extra variables: "NAME=VALUE" split into a buffer of our own. */
-    char envbuf[4096];
-    size_t used = 0;
-
-    for (const char *const *e = spec->env; e && *e; e++) {
-        const char *eq = strchr(*e, '=');
-        size_t len = strlen(*e);
-
-        if (eq == NULL || used + len + 1 > sizeof envbuf) {
-            set_err(err, errlen, "bad sandbox environment entry");
-            return -1;
-        }
-        memcpy(envbuf + used, *e, len + 1);
-        envbuf[used + (size_t) (eq - *e)] = '\0';
-        add(&a, "--setenv");
-        add(&a, envbuf + used);
-        add(&a, envbuf + used + (eq - *e) + 1);
-        used += len + 1;
-    }
-    add(&a, "--");
-    for (const char *const *p = spec->argv; *p; p++)
-        add(&a, *p);
-    if (a.overflow) {
-        set_err(err, errlen, "sandbox command line too long");
+    if (bwrap_argv(&a, spec, &paths, err, errlen) < 0)
+        return -1;
+    if (open_channels(pipes, &sfd, err, errlen) < 0) {
+        close_channels(pipes, sfd);
         return -1;
     }
-
-    if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
-        pipe2(st, O_CLOEXEC) < 0) {
-        set_err(err, errlen, "pipe: %s", strerror(errno));
-        goto fail;
-    }
-    sfd = memfd_create("trace-seccomp", MFD_CLOEXEC);
-    if (sfd < 0 || write(sfd, seccomp_prog, seccomp_len) != (ssize_t) seccomp_len ||
-        lseek(sfd, 0, SEEK_SET) < 0) {
-        set_err(err, errlen, "cannot pass the seccomp program: %s", strerror(errno));
-        goto fail;
-    }
-
-    pid = fork();
-    if (pid < 0) {
+    if ((pid = fork()) < 0) {
         set_err(err, errlen, "fork: %s", strerror(errno));
-        goto fail;
+        close_channels(pipes, sfd);
+        return -1;
     }
     if (pid == 0) {
-        /* The child: async-signal-safe calls only from here to execve. */
-        struct sigaction dfl;
-        sigset_t none;
-        int fds[5] = {in[0], out[1], errp[1], st[1], sfd};
+        int fds[5] = {pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][1], sfd};
 
-        setpgid(0, 0);
-        memset(&dfl, 0, sizeof dfl);
-        dfl.sa_handler = SIG_DFL;
-        for (int s = 1; s < NSIG; s++)
-            (void) sigaction(s, &dfl, NULL);
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        /* Move the five fds above 10 first, so dup2 into 0..4 cannot
-         * clobber one not yet moved. */
-        for (int i = 0; i < 5; i++) {
-            fds[i] = fcntl(fds[i], F_DUPFD, 10);
-            if (fds[i] < 0)
-                child_die("fcntl failed", 126);
-        }
-        for (int i = 0; i < 5; i++)
-            if (dup2(fds[i], i) < 0)
-                child_die("dup2 failed", 126);
-        if (close_range(5, ~0U, 0) < 0)
-            for (int fd = 5; fd < 65536; fd++)
-                close(fd);
-        if (spec->drop_privileges) {
-            if (setgroups(0, NULL) < 0 || setgid(spec->gid) < 0 || setuid(spec->uid) < 0)
-                child_die("cannot switch to the sandbox user", 126);
-            if (getuid() != spec->uid || geteuid() != spec->uid)
-                child_die("still privileged after setuid", 126);
-        }
-        /* After the uid change, which clears it. */
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-            child_die("worker gone", 126);
-        set_limit(RLIMIT_CORE, 0, 0);
-        if (spec->cpu_seconds > 0)
-            set_limit(RLIMIT_CPU, spec->cpu_seconds, spec->cpu_seconds + 1);
-        if (spec->memory_bytes > 0) {
-            /* RLIMIT_DATA bounds what a program allocates; RLIMIT_AS only
-             * stops runaway reservations (V8 reserves ~1 GB up front). */
-            set_limit(RLIMIT_DATA, spec->memory_bytes, spec->memory_bytes);
-            set_limit(RLIMIT_AS, spec->memory_bytes + (4LL << 30),
-                      spec->memory_bytes + (4LL << 30));
-        }
-        if (spec->max_file_bytes > 0)
-            set_limit(RLIMIT_FSIZE, spec->max_file_bytes, spec->max_file_bytes);
-        if (spec->max_procs > 0)
-            set_limit(RLIMIT_NPROC, spec->max_procs, spec->max_procs);
-        if (spec->max_open_files > 0)
-            set_limit(RLIMIT_NOFILE, spec->max_open_files, spec->max_open_files);
-        /* This process stays as a subreaper between the worker and bwrap:
-         * bwrap's monitor can exit before the sandbox's pid 1 does, and an
-         * orphan would go to the host's init, which may never reap it.
-         * Here every such orphan is reaped, then this process exits with
-         * bwrap's status. */
-        if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
-            child_die("cannot become a subreaper", 126);
-        pid_t me = getpid();
-        pid_t bw = fork();
-
-        if (bw < 0)
-            child_die("fork failed", 126);
-        if (bw == 0) {
-            if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != me)
-                _exit(126);
-            execve(spec->bwrap_path, (char *const *) a.v, (char *const *) bwrap_env);
-            child_die("cannot execute bubblewrap", 127);
-        }
-        /* Only bwrap keeps the pipes, so EOF means bwrap is done with them. */
-        for (int fd = 0; fd < 5; fd++)
-            close(fd);
-        int wst, bst = 0;
-        pid_t r;
-
-        while ((r = waitpid(-1, &wst, 0)) > 0 || (r < 0 && errno == EINTR))
-            if (r == bw)
-                bst = wst;
-        if (WIFSIGNALED(bst)) {
-            kill(me, WTERMSIG(bst));
-            _exit(128 + WTERMSIG(bst));
-        }
-        _exit(WIFEXITED(bst) ? WEXITSTATUS(bst) : 126);
+        sandbox_child_exec(spec, fds, parent, (char *const *) a.v, (char *const *) bwrap_env);
     }
-
-    close(in[0]);
-    close(out[1]);
-    close(errp[1]);
-    close(st[1]);
-    close(sfd);
     child->pid = pid;
-    child->stdin_fd = in[1];
-    child->stdout_fd = out[0];
-    child->stderr_fd = errp[0];
-    child->status_fd = st[0];
+    child->stdin_fd = pipes[0][1];
+    child->stdout_fd = pipes[1][0];
+    child->stderr_fd = pipes[2][0];
+    child->status_fd = pipes[3][0];
+    pipes[0][1] = pipes[1][0] = pipes[2][0] = pipes[3][0] = -1;
+    close_channels(pipes, sfd);     /* the child's ends and the memfd */
     fcntl(child->stdin_fd, F_SETFL, O_NONBLOCK);
     fcntl(child->stdout_fd, F_SETFL, O_NONBLOCK);
     fcntl(child->stderr_fd, F_SETFL, O_NONBLOCK);
     fcntl(child->status_fd, F_SETFL, O_NONBLOCK);
     return 0;
-fail:
-    for (int i = 0; i < 2; i++) {
-        if (in[i] >= 0)
-            close(in[i]);
-        if (out[i] >= 0)
-            close(out[i]);
-        if (errp[i] >= 0)
-            close(errp[i]);
-        if (st[i] >= 0)
-            close(st[i]);
-    }
-    if (sfd >= 0)
-        close(sfd);
-    return -1;
 }
 
 /* Finds "key": N in bwrap's status text. */

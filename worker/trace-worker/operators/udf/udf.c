@@ -1,5 +1,5 @@
 /*
- * op_udf.c: the `udf` operator: user code in Python, TypeScript or Rust,
+ * udf.c: the `udf` operator: user code in Python, TypeScript or Rust,
  * run in the sandbox (sandbox.c) and spoken to in trace-udf/1 (protocol.c).
  *
  * Job config: {language: python|typescript|rust, entrypoint: path relative
@@ -399,277 +399,345 @@ done:
     json_decref(rows_by);
 }
 
-int
-op_udf_run(op_ctx *ctx, json_t *task, op_result *res)
-{
-    const op_settings *st = ctx->settings;
-    json_t *job = json_object_get(task, "job");
-    udf_config uc;
-    udf_stream stream;
-    udf_limits limits;
-    sandbox_spec spec;
-    sandbox_child child;
-    tail_buf tail;
-    char err[1024], scratch[4096], entry[1024], heap[64];
+/* Why the worker killed the sandbox, when it did: decides the outcome. */
+typedef enum udf_kill {
+    UDF_NOT_KILLED = 0,     /* the UDF ended: its exit and result line decide */
+    UDF_KILLED_STOP,        /* should_stop: canceled, lease lost, drain_timeout passed */
+    UDF_KILLED_TIMEOUT,     /* ran past its wall-clock timeout: worth a retry */
+    UDF_KILLED_STREAM       /* its output failed the stream: stream.problem_kind decides */
+} udf_kill;
+
+/* The program to run inside the sandbox, by language. */
+typedef struct udf_cmd {
     const char *argv[8];
     const char *env[8];
-    char *line = NULL;
-    size_t line_len = 0, line_off = 0;
-    int have_scratch = 0, have_child = 0, have_stream = 0;
-    int killed = 0, wait_status = 0;
-    char kill_reason[1200] = "";
-    int64_t started, deadline;
+    char        entry[1024];
+    char        heap[64];
+} udf_cmd;
+
+/* One run: the child, what it wrote, and why it was killed. */
+typedef struct udf_run {
+    sandbox_child child;
+    udf_stream    stream;
+    tail_buf      tail;         /* the end of its stderr */
+    char         *line;         /* the task line for its stdin */
+    size_t        line_len, line_off;
+    int64_t       started, deadline;
+    udf_kill      killed;
+    char          kill_reason[1200];
+    int           have_stream, have_child, have_scratch;
+    char          scratch[4096];
+} udf_run;
+
+static void
+udf_command(const op_settings *st, const udf_config *uc, udf_cmd *cmd)
+{
     int argc = 0, envc = 0;
 
-    memset(&child, 0, sizeof child);
-    memset(&tail, 0, sizeof tail);
-    child.pid = -1;
-    child.stdin_fd = child.stdout_fd = child.stderr_fd = child.status_fd = -1;
-
-    if (parse_config(json_object_get(job, "config"), st, &uc, err, sizeof err) < 0 ||
-        resolve_entrypoint(st, &uc, err, sizeof err) < 0) {
-        op_fail(res, 0, "%s", err);
-        goto cleanup;
-    }
-    snprintf(entry, sizeof entry, "/udf/%s", uc.entrypoint);
-    if (strcmp(uc.language, "python") == 0) {
-        argv[argc++] = st->python_path;
-        argv[argc++] = "-B";        /* no .pyc into a read-only tree */
-        argv[argc++] = "-u";
-        argv[argc++] = entry;
-        env[envc++] = "PYTHONPATH=/udf/sdk/python";
-        env[envc++] = "PYTHONNOUSERSITE=1";
-        env[envc++] = "PYTHONDONTWRITEBYTECODE=1";
-    } else if (strcmp(uc.language, "typescript") == 0) {
+    snprintf(cmd->entry, sizeof cmd->entry, "/udf/%s", uc->entrypoint);
+    if (strcmp(uc->language, "python") == 0) {
+        cmd->argv[argc++] = st->python_path;
+        cmd->argv[argc++] = "-B";           /* no .pyc into a read-only tree */
+        cmd->argv[argc++] = "-u";
+        cmd->argv[argc++] = cmd->entry;
+        cmd->env[envc++] = "PYTHONPATH=/udf/sdk/python";
+        cmd->env[envc++] = "PYTHONNOUSERSITE=1";
+        cmd->env[envc++] = "PYTHONDONTWRITEBYTECODE=1";
+    } else if (strcmp(uc->language, "typescript") == 0) {
         /* V8's heap below the memory limit, so it fails with its own
          * out-of-memory message rather than a bare allocation failure. */
-        snprintf(heap, sizeof heap, "--max-old-space-size=%lld",
-                 (long long) (uc.memory_bytes / 1048576 * 3 / 4));
-        argv[argc++] = st->node_path;
-        argv[argc++] = heap;
-        if (ends_with(entry, ".ts") || ends_with(entry, ".mts"))
-            argv[argc++] = "--experimental-strip-types";   /* node >= 22.6 */
-        argv[argc++] = entry;
+        snprintf(cmd->heap, sizeof cmd->heap, "--max-old-space-size=%lld",
+                 (long long) (uc->memory_bytes / 1048576 * 3 / 4));
+        cmd->argv[argc++] = st->node_path;
+        cmd->argv[argc++] = cmd->heap;
+        if (ends_with(cmd->entry, ".ts") || ends_with(cmd->entry, ".mts"))
+            cmd->argv[argc++] = "--experimental-strip-types";   /* node >= 22.6 */
+        cmd->argv[argc++] = cmd->entry;
     } else {
-        argv[argc++] = entry;
+        cmd->argv[argc++] = cmd->entry;
     }
-    argv[argc] = NULL;
-    env[envc] = NULL;
+    cmd->argv[argc] = NULL;
+    cmd->env[envc] = NULL;
+}
 
-    line = task_line(task, &line_len);
-    if (line == NULL) {
-        op_fail(res, 1, "udf: out of memory");
-        goto cleanup;
-    }
-    limits.max_line_bytes = st->udf_max_line_bytes;
-    limits.max_output_bytes = st->udf_max_output_bytes;
-    limits.max_rows = st->udf_max_rows;
-    limits.max_events = st->udf_max_events;
-    if (udf_stream_init(&stream, &limits) < 0) {
-        op_fail(res, 1, "udf: out of memory");
-        goto cleanup;
-    }
-    have_stream = 1;
-    stream.on_log = on_udf_log;
-    stream.log_arg = ctx;
+/* The task line, the stream, the scratch dir and the sandboxed child.
+ * 0, or -1 with res filled (retryable: nothing of this is the UDF's
+ * fault). */
+static int
+udf_start(op_ctx *ctx, json_t *task, const udf_config *uc, const udf_cmd *cmd, udf_run *run,
+          op_result *res)
+{
+    const op_settings *st = ctx->settings;
+    udf_limits limits = {st->udf_max_line_bytes, st->udf_max_output_bytes, st->udf_max_rows,
+                         st->udf_max_events};
+    sandbox_spec spec = {0};
+    char err[1024], msg[1400];
 
+    run->line = task_line(task, &run->line_len);
+    if (run->line == NULL || udf_stream_init(&run->stream, &limits) < 0) {
+        op_fail(res, 1, "udf: out of memory");
+        return -1;
+    }
+    run->have_stream = 1;
+    run->stream.on_log = on_udf_log;
+    run->stream.log_arg = ctx;
     if (sandbox_make_scratch(st->scratch_dir, st->drop_privileges, st->sandbox_uid,
-                             st->sandbox_gid, scratch, sizeof scratch, err, sizeof err) < 0) {
+                             st->sandbox_gid, run->scratch, sizeof run->scratch, err,
+                             sizeof err) < 0) {
         op_fail(res, 1, "udf: %s", err);
-        goto cleanup;
+        return -1;
     }
-    have_scratch = 1;
-
-    memset(&spec, 0, sizeof spec);
+    run->have_scratch = 1;
     spec.bwrap_path = st->bwrap_path;
     spec.udf_dir = st->udf_dir;
-    spec.scratch = scratch;
-    spec.argv = argv;
-    spec.env = env;
+    spec.scratch = run->scratch;
+    spec.argv = cmd->argv;
+    spec.env = cmd->env;
     spec.drop_privileges = st->drop_privileges;
     spec.uid = st->sandbox_uid;
     spec.gid = st->sandbox_gid;
-    spec.memory_bytes = uc.memory_bytes;
-    spec.cpu_seconds = (uc.timeout_ms + 999) / 1000 + 1;
+    spec.memory_bytes = uc->memory_bytes;
+    spec.cpu_seconds = (uc->timeout_ms + 999) / 1000 + 1;
     spec.max_file_bytes = st->udf_max_file_bytes;
     spec.max_procs = st->udf_max_procs;
     spec.max_open_files = st->udf_max_open_files;
-    if (sandbox_spawn(&spec, &child, err, sizeof err) < 0) {
+    if (sandbox_spawn(&spec, &run->child, err, sizeof err) < 0) {
         op_fail(res, 1, "udf: the sandbox could not be set up: %s", err);
-        goto cleanup;
+        return -1;
     }
-    have_child = 1;
-    ctx->set_child(ctx, child.pid);
-    started = now_ms();
-    deadline = started + uc.timeout_ms;
-    {
-        char msg[1400];
+    run->have_child = 1;
+    ctx->set_child(ctx, run->child.pid);
+    run->started = now_ms();
+    run->deadline = run->started + uc->timeout_ms;
+    snprintf(msg, sizeof msg, "udf: started %s %s (timeout %lldms, memory %lldMB)", uc->language,
+             uc->entrypoint, (long long) uc->timeout_ms, (long long) (uc->memory_bytes >> 20));
+    ctx->log(ctx, LOG_DEBUG, msg);
+    return 0;
+}
 
-        snprintf(msg, sizeof msg, "udf: started %s %s (timeout %lldms, memory %lldMB)",
-                 uc.language, uc.entrypoint, (long long) uc.timeout_ms,
-                 (long long) (uc.memory_bytes >> 20));
-        ctx->log(ctx, LOG_DEBUG, msg);
+static void
+kill_run(udf_run *run, udf_kill why)
+{
+    run->killed = why;
+    sandbox_kill(&run->child);
+}
+
+/* Kills the child when the task must stop or its time is up. */
+static void
+check_kill(op_ctx *ctx, udf_run *run, int64_t timeout_ms)
+{
+    if (run->killed)
+        return;
+    if (ctx->should_stop(ctx)) {
+        copy_str(run->kill_reason, sizeof run->kill_reason,
+                 "stopped (task canceled, lease lost or worker shutting down)");
+        kill_run(run, UDF_KILLED_STOP);
+    } else if (now_ms() >= run->deadline) {
+        snprintf(run->kill_reason, sizeof run->kill_reason,
+                 "timeout: the UDF ran longer than %lldms (wall clock) and was killed",
+                 (long long) timeout_ms);
+        kill_run(run, UDF_KILLED_TIMEOUT);
     }
+}
 
-    /* The loop: feed stdin, read stdout/stderr/status, watch the clock. */
-    while (child.stdout_fd >= 0 || child.stderr_fd >= 0 || child.status_fd >= 0) {
+/* Feeds stdin the task line; closes it once all is written (EOF: the task
+ * is all there is). */
+static void
+feed_stdin(udf_run *run)
+{
+    ssize_t w = write(run->child.stdin_fd, run->line + run->line_off,
+                      run->line_len - run->line_off);
+
+    if (w > 0)
+        run->line_off += (size_t) w;
+    if ((w < 0 && errno != EAGAIN) || run->line_off >= run->line_len) {
+        close(run->child.stdin_fd);
+        run->child.stdin_fd = -1;
+    }
+}
+
+/* Reads stdout into the stream: the first violation kills the child. */
+static void
+read_stdout(udf_run *run)
+{
+    char buf[65536];
+    ssize_t r = read(run->child.stdout_fd, buf, sizeof buf);
+
+    if (r > 0) {
+        if (!run->killed && udf_stream_feed(&run->stream, buf, (size_t) r) < 0) {
+            copy_str(run->kill_reason, sizeof run->kill_reason, run->stream.problem);
+            kill_run(run, UDF_KILLED_STREAM);
+        }
+    } else if (r == 0 || errno != EAGAIN) {
+        close(run->child.stdout_fd);
+        run->child.stdout_fd = -1;
+    }
+}
+
+/* Keeps the tail of stderr. */
+static void
+read_stderr(udf_run *run)
+{
+    char buf[16384];
+    ssize_t r = read(run->child.stderr_fd, buf, sizeof buf);
+
+    if (r > 0)
+        tail_add(&run->tail, buf, (size_t) r);
+    else if (r == 0 || errno != EAGAIN) {
+        close(run->child.stderr_fd);
+        run->child.stderr_fd = -1;
+    }
+}
+
+static int
+add_fd(struct pollfd *pfd, int *nfd, int fd, short events)
+{
+    if (fd < 0)
+        return -1;
+    pfd[*nfd].fd = fd;
+    pfd[*nfd].events = events;
+    pfd[*nfd].revents = 0;
+    return (*nfd)++;
+}
+
+/* Until the child closed its outputs (or 5 s past a kill): feed stdin,
+ * read stdout, stderr and bwrap's status, watch the clock. */
+static void
+udf_pump(op_ctx *ctx, udf_run *run, int64_t timeout_ms)
+{
+    sandbox_child *c = &run->child;
+    const short in = POLLIN | POLLHUP | POLLERR;
+
+    while (c->stdout_fd >= 0 || c->stderr_fd >= 0 || c->status_fd >= 0) {
         struct pollfd pfd[4];
-        int nfd = 0, ix_in = -1, ix_out = -1, ix_err = -1, ix_st = -1;
+        int nfd = 0, ix_in, ix_out, ix_err, ix_st;
         int64_t left;
 
-        if (!killed && ctx->should_stop(ctx)) {
-            killed = 1;
-            copy_str(kill_reason, sizeof kill_reason, "stopped (task canceled, lease lost or "
-                     "worker shutting down)");
-            sandbox_kill(&child);
-        }
-        if (!killed && now_ms() >= deadline) {
-            killed = 1;
-            snprintf(kill_reason, sizeof kill_reason,
-                     "timeout: the UDF ran longer than %lldms (wall clock) and was killed",
-                     (long long) uc.timeout_ms);
-            sandbox_kill(&child);
-        }
-        if (killed && now_ms() >= deadline + 5000)
-            break;      /* sandbox_reap below finishes the job */
-        if (child.stdin_fd >= 0 && line_off < line_len) {
-            pfd[nfd].fd = child.stdin_fd;
-            pfd[nfd].events = POLLOUT;
-            ix_in = nfd++;
-        }
-        if (child.stdout_fd >= 0) {
-            pfd[nfd].fd = child.stdout_fd;
-            pfd[nfd].events = POLLIN;
-            ix_out = nfd++;
-        }
-        if (child.stderr_fd >= 0) {
-            pfd[nfd].fd = child.stderr_fd;
-            pfd[nfd].events = POLLIN;
-            ix_err = nfd++;
-        }
-        if (child.status_fd >= 0) {
-            pfd[nfd].fd = child.status_fd;
-            pfd[nfd].events = POLLIN;
-            ix_st = nfd++;
-        }
-        left = deadline - now_ms();
-        if (left > 50 || killed)
-            left = 50;
-        if (left < 0)
-            left = 0;
+        check_kill(ctx, run, timeout_ms);
+        if (run->killed && now_ms() >= run->deadline + 5000)
+            break;      /* sandbox_reap finishes the job */
+        ix_in = add_fd(pfd, &nfd, run->line_off < run->line_len ? c->stdin_fd : -1, POLLOUT);
+        ix_out = add_fd(pfd, &nfd, c->stdout_fd, POLLIN);
+        ix_err = add_fd(pfd, &nfd, c->stderr_fd, POLLIN);
+        ix_st = add_fd(pfd, &nfd, c->status_fd, POLLIN);
+        left = run->deadline - now_ms();
+        left = left > 50 || run->killed ? 50 : left < 0 ? 0 : left;
         if (poll(pfd, (nfds_t) nfd, (int) left) < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
-        if (ix_in >= 0 && (pfd[ix_in].revents & (POLLOUT | POLLERR | POLLHUP))) {
-            ssize_t w = write(child.stdin_fd, line + line_off, line_len - line_off);
-
-            if (w > 0)
-                line_off += (size_t) w;
-            if ((w < 0 && errno != EAGAIN) || line_off >= line_len) {
-                close(child.stdin_fd);      /* EOF: the task is all there is */
-                child.stdin_fd = -1;
-            }
-        }
-        if (ix_out >= 0 && (pfd[ix_out].revents & (POLLIN | POLLHUP | POLLERR))) {
-            char buf[65536];
-            ssize_t r = read(child.stdout_fd, buf, sizeof buf);
-
-            if (r > 0) {
-                if (!killed && udf_stream_feed(&stream, buf, (size_t) r) < 0) {
-                    killed = 1;
-                    copy_str(kill_reason, sizeof kill_reason, stream.problem);
-                    sandbox_kill(&child);
-                }
-            } else if (r == 0 || errno != EAGAIN) {
-                close(child.stdout_fd);
-                child.stdout_fd = -1;
-            }
-        }
-        if (ix_err >= 0 && (pfd[ix_err].revents & (POLLIN | POLLHUP | POLLERR))) {
-            char buf[16384];
-            ssize_t r = read(child.stderr_fd, buf, sizeof buf);
-
-            if (r > 0)
-                tail_add(&tail, buf, (size_t) r);
-            else if (r == 0 || errno != EAGAIN) {
-                close(child.stderr_fd);
-                child.stderr_fd = -1;
-            }
-        }
-        if (ix_st >= 0 && (pfd[ix_st].revents & (POLLIN | POLLHUP | POLLERR)))
-            sandbox_read_status(&child);
+        if (ix_in >= 0 && (pfd[ix_in].revents & (POLLOUT | POLLERR | POLLHUP)))
+            feed_stdin(run);
+        if (ix_out >= 0 && (pfd[ix_out].revents & in))
+            read_stdout(run);
+        if (ix_err >= 0 && (pfd[ix_err].revents & in))
+            read_stderr(run);
+        if (ix_st >= 0 && (pfd[ix_st].revents & in))
+            sandbox_read_status(c);
     }
-    wait_status = sandbox_reap(&child, killed ? 3000 : 10000);
-    have_child = 0;
-    ctx->set_child(ctx, 0);
+}
 
-    {
-        char stderr_text[STDERR_TAIL + 64], why[512];
+/* The outcome of a run that ended: stopped, failed (retryable or not, with
+ * the UDF's own words first) or 0 when it succeeded and its rows and
+ * events are to be delivered. */
+static int
+udf_verdict(op_ctx *ctx, udf_run *run, int wait_status, op_result *res)
+{
+    char stderr_text[STDERR_TAIL + 64], why[512];
+    const char *sep;
 
-        tail_text(&tail, stderr_text, sizeof stderr_text);
-        if (killed) {
-            if (ctx->should_stop(ctx) && strncmp(kill_reason, "stopped", 7) == 0) {
-                res->outcome = OP_STOPPED;
-                snprintf(res->error, sizeof res->error, "udf: %s", kill_reason);
-            } else {
-                /* Protocol violations are the UDF's bug: retrying the same
-                 * code on the same input repeats them.  Timeouts and
-                 * floods may be load: retry. */
-                int retry = strncmp(kill_reason, "protocol error", 14) != 0;
-
-                op_fail(res, retry, "udf: %s%s%s", kill_reason, stderr_text[0] ? "; stderr: " : "",
-                        stderr_text);
-            }
-            goto cleanup;
-        }
-        if (child.exit_code != 0) {
-            describe_exit(&child, wait_status, why, sizeof why);
-            /* A UDF that reported its own failure and then exited non-zero:
-             * its words first. */
-            if (stream.have_result && !stream.ok)
-                op_fail(res, stream.retryable, "udf: %s (%s)", stream.error, why);
-            else
-                op_fail(res, 1, "udf: %s%s%s", why, stderr_text[0] ? "; stderr: " : "",
-                        stderr_text);
-            goto cleanup;
-        }
-        if (udf_stream_finish(&stream) < 0) {
-            op_fail(res, 0, "udf: %s%s%s", stream.problem, stderr_text[0] ? "; stderr: " : "",
-                    stderr_text);
-            goto cleanup;
-        }
-        if (!stream.ok) {
-            op_fail(res, stream.retryable, "udf: %s", stream.error);
-            goto cleanup;
-        }
+    tail_text(&run->tail, stderr_text, sizeof stderr_text);
+    sep = stderr_text[0] ? "; stderr: " : "";
+    if (run->killed == UDF_KILLED_STOP && ctx->should_stop(ctx)) {
+        res->outcome = OP_STOPPED;
+        snprintf(res->error, sizeof res->error, "udf: %s", run->kill_reason);
+        return -1;
     }
-    {
-        char msg[256];
+    if (run->killed) {
+        /* Protocol violations are the UDF's bug: retrying the same code on
+         * the same input repeats them.  Timeouts and floods may be load. */
+        int retry = !(run->killed == UDF_KILLED_STREAM &&
+                      run->stream.problem_kind == UDF_PROBLEM_PROTOCOL);
 
-        snprintf(msg, sizeof msg, "udf: finished in %lldms: %lld rows in %zu partitions, %lld events",
-                 (long long) (now_ms() - started), (long long) stream.nrows,
-                 json_array_size(stream.partitions), (long long) stream.nevents);
-        ctx->log(ctx, LOG_INFO, msg);
+        op_fail(res, retry, "udf: %s%s%s", run->kill_reason, sep, stderr_text);
+        return -1;
     }
-    deliver(ctx, &stream, res);
+    if (run->child.exit_code != 0) {
+        describe_exit(&run->child, wait_status, why, sizeof why);
+        /* A UDF that reported its own failure and then exited non-zero: its
+         * words first. */
+        if (run->stream.have_result && !run->stream.ok)
+            op_fail(res, run->stream.retryable, "udf: %s (%s)", run->stream.error, why);
+        else
+            op_fail(res, 1, "udf: %s%s%s", why, sep, stderr_text);
+        return -1;
+    }
+    if (udf_stream_finish(&run->stream) < 0) {
+        op_fail(res, 0, "udf: %s%s%s", run->stream.problem, sep, stderr_text);
+        return -1;
+    }
+    if (!run->stream.ok) {
+        op_fail(res, run->stream.retryable, "udf: %s", run->stream.error);
+        return -1;
+    }
+    return 0;
+}
 
-cleanup:
-    if (have_child) {
-        sandbox_kill(&child);
-        sandbox_reap(&child, 3000);
+/* Always: the child reaped, the scratch dir removed, the memory freed. */
+static void
+udf_cleanup(op_ctx *ctx, udf_run *run)
+{
+    if (run->have_child) {
+        sandbox_kill(&run->child);
+        sandbox_reap(&run->child, 3000);
         ctx->set_child(ctx, 0);
     }
-    if (have_scratch && remove_tree(scratch) < 0) {
+    if (run->have_scratch && remove_tree(run->scratch) < 0) {
         char msg[4200];
 
-        snprintf(msg, sizeof msg, "udf: could not remove scratch dir %s: %s", scratch,
+        snprintf(msg, sizeof msg, "udf: could not remove scratch dir %s: %s", run->scratch,
                  strerror(errno));
         ctx->log(ctx, LOG_WARN, msg);
     }
-    if (have_stream)
-        udf_stream_free(&stream);
-    free(line);
+    if (run->have_stream)
+        udf_stream_free(&run->stream);
+    free(run->line);
+}
+
+int
+op_udf_run(op_ctx *ctx, json_t *task, op_result *res)
+{
+    json_t *job = json_object_get(task, "job");
+    udf_config uc;
+    udf_cmd cmd;
+    udf_run run;
+    char err[1024], msg[256];
+    int wait_status;
+
+    memset(&run, 0, sizeof run);
+    run.child.pid = -1;
+    run.child.stdin_fd = run.child.stdout_fd = run.child.stderr_fd = run.child.status_fd = -1;
+    if (parse_config(json_object_get(job, "config"), ctx->settings, &uc, err, sizeof err) < 0 ||
+        resolve_entrypoint(ctx->settings, &uc, err, sizeof err) < 0) {
+        op_fail(res, 0, "%s", err);
+        goto cleanup;
+    }
+    udf_command(ctx->settings, &uc, &cmd);
+    if (udf_start(ctx, task, &uc, &cmd, &run, res) < 0)
+        goto cleanup;
+    udf_pump(ctx, &run, uc.timeout_ms);
+    wait_status = sandbox_reap(&run.child, run.killed ? 3000 : 10000);
+    run.have_child = 0;
+    ctx->set_child(ctx, 0);
+    if (udf_verdict(ctx, &run, wait_status, res) < 0)
+        goto cleanup;
+    snprintf(msg, sizeof msg, "udf: finished in %lldms: %lld rows in %zu partitions, %lld events",
+             (long long) (now_ms() - run.started), (long long) run.stream.nrows,
+             json_array_size(run.stream.partitions), (long long) run.stream.nevents);
+    ctx->log(ctx, LOG_INFO, msg);
+    deliver(ctx, &run.stream, res);
+cleanup:
+    udf_cleanup(ctx, &run);
     return 0;
 }
