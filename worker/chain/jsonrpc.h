@@ -104,14 +104,18 @@ enum rpc_match_fail {
 };
 
 /* The one response matcher: parses body into d (a document reused across
- * calls; shallow: only the top levels become tokens, deeper values are
- * checked but kept as bytes) and matches it against the ids[0..n-1] it
- * answers (as_batch: whether an array was sent).  On success out[k] is the
- * response to ids[k], *in_order whether a batch came back in request order,
- * and RPC_MATCH_OK is returned; otherwise a rpc_match_fail with err saying
- * why (never quoting the body) and no error object left in out. */
+ * calls) and matches it against the ids[0..n-1] it answers (as_batch:
+ * whether an array was sent).  On success out[k] is the response to
+ * ids[k], *in_order whether a batch came back in request order, and
+ * RPC_MATCH_OK is returned; otherwise a rpc_match_fail with err saying why
+ * (never quoting the body) and no error object left in out.  rpc_match
+ * tokenizes the whole document (for readers of the results);
+ * rpc_match_shallow only the responses and their members, deeper values
+ * being checked but kept as bytes (for passing results on). */
 int rpc_match(jdoc *d, const char *body, size_t len, json_t *const *ids, int n, int as_batch,
-              int shallow, rpc_answer *out, int *in_order, char *err, size_t errlen);
+              rpc_answer *out, int *in_order, char *err, size_t errlen);
+int rpc_match_shallow(jdoc *d, const char *body, size_t len, json_t *const *ids, int n,
+                      int as_batch, rpc_answer *out, int *in_order, char *err, size_t errlen);
 
 /* rpc_match for the gateway: answers[k] gets the response to ids[k] as
  * bytes (copied) with its error object. */

@@ -220,12 +220,12 @@ match_batch(const jdoc *d, json_t *const *ids, int n, rpc_answer *out, int *in_o
     return rc;
 }
 
-int
-rpc_match(jdoc *d, const char *body, size_t len, json_t *const *ids, int n, int as_batch,
-          int shallow, rpc_answer *out, int *in_order, char *err, size_t errlen)
+/* Parses body into d, tokenizing values up to depth, and matches it. */
+static int
+match(jdoc *d, int depth, const char *body, size_t len, json_t *const *ids, int n, int as_batch,
+      rpc_answer *out, int *in_order, char *err, size_t errlen)
 {
     char why[200];
-    int depth = !shallow ? INT32_MAX : as_batch ? SHALLOW_DEPTH_BATCH : SHALLOW_DEPTH_SINGLE;
 
     *in_order = 1;
     for (int k = 0; k < n; k++) {
@@ -252,6 +252,21 @@ rpc_match(jdoc *d, const char *body, size_t len, json_t *const *ids, int n, int 
         set_err(err, errlen, "invalid JSON-RPC response: neither an object nor an array");
         return RPC_MATCH_BAD_JSON;
     }
+}
+
+int
+rpc_match(jdoc *d, const char *body, size_t len, json_t *const *ids, int n, int as_batch,
+          rpc_answer *out, int *in_order, char *err, size_t errlen)
+{
+    return match(d, INT32_MAX, body, len, ids, n, as_batch, out, in_order, err, errlen);
+}
+
+int
+rpc_match_shallow(jdoc *d, const char *body, size_t len, json_t *const *ids, int n,
+                  int as_batch, rpc_answer *out, int *in_order, char *err, size_t errlen)
+{
+    return match(d, as_batch ? SHALLOW_DEPTH_BATCH : SHALLOW_DEPTH_SINGLE, body, len, ids, n,
+                 as_batch, out, in_order, err, errlen);
 }
 
 /* ---- the gateway's replies ---------------------------------------------- */
@@ -289,7 +304,7 @@ rpc_match_response(const char *body, size_t len, json_t *const *ids, int n, int 
         set_err(err, errlen, "out of memory");
         return RPC_MATCH_BAD_JSON;
     }
-    rc = rpc_match(&d, body, len, ids, n, as_batch, 1, a, in_order, err, errlen);
+    rc = rpc_match_shallow(&d, body, len, ids, n, as_batch, a, in_order, err, errlen);
     for (int k = 0; rc == RPC_MATCH_OK && k < n; k++)
         if (make_reply(&answers[k], &d, &a[k]) < 0) {
             for (int j = 0; j < k; j++)

@@ -223,7 +223,7 @@ parse_reply(const char *body, size_t len, rpc_call *calls, size_t n, jdoc *d, in
             set_err(err, errlen, "out of memory");
             goto done;
         }
-    if (rpc_match(d, body, len, ids, (int) n, 1, 0, a, &in_order, err, errlen) != RPC_MATCH_OK)
+    if (rpc_match(d, body, len, ids, (int) n, 1, a, &in_order, err, errlen) != RPC_MATCH_OK)
         goto done;
     take_answers(calls, n, a);
     rc = as_json ? results_as_json(d, calls, n, err, errlen) : 0;

@@ -53,18 +53,8 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
         b->too_big = 1;
         return 0;
     }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 16384;
-        char *data;
-
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        data = realloc(b->data, cap);
-        if (data == NULL)
-            return 0;
-        b->data = data;
-        b->cap = cap;
-    }
+    if (buf_reserve(&b->data, &b->cap, b->len + n + 1, 16384) < 0)
+        return 0;
     memcpy(b->data + b->len, ptr, n);
     b->len += n;
     b->data[b->len] = '\0';

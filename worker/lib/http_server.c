@@ -399,17 +399,8 @@ take_body(http_server *s, req_ctx *rc, const char *url, const char *data, size_t
         }
         return MHD_YES;
     }
-    if (rc->len + n + 1 > rc->cap) {
-        size_t cap = rc->cap ? rc->cap : 4096;
-        char *nb;
-
-        while (cap < rc->len + n + 1)
-            cap *= 2;
-        if ((nb = realloc(rc->body, cap)) == NULL)
-            return MHD_NO;
-        rc->body = nb;
-        rc->cap = cap;
-    }
+    if (buf_reserve(&rc->body, &rc->cap, rc->len + n + 1, 4096) < 0)
+        return MHD_NO;
     memcpy(rc->body + rc->len, data, n);
     rc->len += n;
     rc->body[rc->len] = '\0';

@@ -171,6 +171,35 @@ parse_size_bytes(const char *s, int64_t default_unit, int64_t *out,
     return 0;
 }
 
+int
+buf_reserve(char **buf, size_t *cap, size_t need, size_t first)
+{
+    size_t c = *cap ? *cap : first;
+    char *nb;
+
+    if (need <= *cap)
+        return 0;
+    while (c < need)
+        c *= 2;
+    if ((nb = realloc(*buf, c)) == NULL)
+        return -1;
+    *buf = nb;
+    *cap = c;
+    return 0;
+}
+
+void
+timespec_after_ms(int clock, int64_t ms, struct timespec *ts)
+{
+    clock_gettime((clockid_t) clock, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
 double
 rand_unit(void)
 {

@@ -46,6 +46,16 @@ double rand_unit(void);
  * names come from a per-thread buffer). */
 const char *signal_name(int sig);
 
+/* Grows *buf (capacity *cap, from first bytes, doubling) to hold at least
+ * need bytes; the contents are kept.  0, or -1 (out of memory; *buf left
+ * as it was). */
+int buf_reserve(char **buf, size_t *cap, size_t need, size_t first);
+
+/* The absolute time ms milliseconds from now on clock (for
+ * pthread_cond_timedwait, pthread_timedjoin_np). */
+struct timespec;
+void timespec_after_ms(int clock, int64_t ms, struct timespec *ts);
+
 /* Removes a directory tree without following symlinks.  Returns 0 or -1. */
 int remove_tree(const char *path);
 

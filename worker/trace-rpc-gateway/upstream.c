@@ -263,13 +263,7 @@ slot_take(gw_fwd *f, int64_t until, char *err, size_t errlen)
                     p->cfg->max_concurrency, (long long) (p->cfg->queue_timeout_ms));
             break;
         }
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += left / 1000;
-        ts.tv_nsec += (left % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        timespec_after_ms(CLOCK_MONOTONIC, left, &ts);
         pthread_cond_timedwait(&p->slot_cv, &p->mu, &ts);
     }
     pthread_mutex_unlock(&p->mu);

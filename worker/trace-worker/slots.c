@@ -139,13 +139,7 @@ slots_stop(worker *w, int64_t wait_ms)
             continue;
         if (left_ms < 0)
             left_ms = 0;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += left_ms / 1000;
-        ts.tv_nsec += (left_ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        timespec_after_ms(CLOCK_REALTIME, left_ms, &ts);
         if (pthread_timedjoin_np(s->thread, NULL, &ts) == 0) {
             s->started = 0;
             pgc_destroy(&s->conn);

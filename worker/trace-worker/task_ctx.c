@@ -114,8 +114,8 @@ ctx_set_child(op_ctx *c, pid_t pgid)
  * has rolled the transaction back, so the call fails and the operator
  * starts over from its durable state. */
 static PGresult *
-ctx_db_exec(op_ctx *c, int fence, const char *sql, int n, const char *const *vals, int *rc,
-            char *err, size_t errlen)
+db_exec(op_ctx *c, int fence, const char *sql, int n, const char *const *vals, int *rc,
+        char *err, size_t errlen)
 {
     slot_ctx *sc = c->impl;
     const char *all[64];
@@ -157,6 +157,20 @@ ctx_db_exec(op_ctx *c, int fence, const char *sql, int n, const char *const *val
     return NULL;
 }
 
+static PGresult *
+ctx_db_exec(op_ctx *c, const char *sql, int n, const char *const *vals, int *rc, char *err,
+            size_t errlen)
+{
+    return db_exec(c, 0, sql, n, vals, rc, err, errlen);
+}
+
+static PGresult *
+ctx_db_exec_fenced(op_ctx *c, const char *sql, int n, const char *const *vals, int *rc,
+                   char *err, size_t errlen)
+{
+    return db_exec(c, 1, sql, n, vals, rc, err, errlen);
+}
+
 static int
 ctx_db_begin(op_ctx *c, char *err, size_t errlen)
 {
@@ -168,7 +182,7 @@ ctx_db_begin(op_ctx *c, char *err, size_t errlen)
         set_err(err, errlen, "db_begin: a transaction is already open");
         return -2;
     }
-    r = ctx_db_exec(c, 0, "BEGIN", 0, NULL, &rc, err, errlen);
+    r = ctx_db_exec(c, "BEGIN", 0, NULL, &rc, err, errlen);
     if (r == NULL)
         return rc;
     PQclear(r);
@@ -210,7 +224,7 @@ ctx_db_commit(op_ctx *c, char *err, size_t errlen)
         set_err(err, errlen, "db_commit: no open transaction");
         return -1;
     }
-    r = ctx_db_exec(c, 0, "COMMIT", 0, NULL, &rc, err, errlen);
+    r = ctx_db_exec(c, "COMMIT", 0, NULL, &rc, err, errlen);
     sc->in_tx = 0;
     if (r == NULL) {
         if (!pgc_connected(&sc->s->conn))
@@ -258,6 +272,7 @@ task_ctx_init(op_ctx *ctx, slot_ctx *sc, const op_settings *settings)
     ctx->should_stop = ctx_should_stop;
     ctx->set_child = ctx_set_child;
     ctx->db_exec = ctx_db_exec;
+    ctx->db_exec_fenced = ctx_db_exec_fenced;
     ctx->db_begin = ctx_db_begin;
     ctx->db_copy = ctx_db_copy;
     ctx->db_commit = ctx_db_commit;

@@ -74,7 +74,7 @@ struct op_ctx {
 
     /* Statements on the task slot's own connection, for operators that
      * write tables themselves in transactions of their own (the chain
-     * operators).  With fence set, $1, $2, $3 are bound to the task's
+     * operators).  db_exec_fenced binds $1, $2, $3 to the task's
      * (task_id, attempt, lease_token) and vals[] to $4 on: the operator
      * still never sees the lease.  Outside a transaction a statement whose
      * connection broke is repeated after reconnecting (use that for reads
@@ -83,8 +83,10 @@ struct op_ctx {
      * A lost lease or a cancel sets should_stop().  Returns the result (the
      * caller PQclear()s it), or NULL with err filled and *rc = -1 (worth a
      * retry) or -2 (permanent: bad SQL, no privilege, bad data). */
-    PGresult *(*db_exec)(op_ctx *ctx, int fence, const char *sql, int n,
-                         const char *const *vals, int *rc, char *err, size_t errlen);
+    PGresult *(*db_exec)(op_ctx *ctx, const char *sql, int n, const char *const *vals,
+                         int *rc, char *err, size_t errlen);
+    PGresult *(*db_exec_fenced)(op_ctx *ctx, const char *sql, int n, const char *const *vals,
+                                int *rc, char *err, size_t errlen);
     /* BEGIN (connecting first if needed).  0, -1 or -2 as db_exec. */
     int (*db_begin)(op_ctx *ctx, char *err, size_t errlen);
     /* Runs sql (a COPY ... FROM STDIN) and sends it data, len bytes, in the

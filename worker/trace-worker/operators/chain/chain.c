@@ -80,13 +80,11 @@ chain_config_int(json_t *config, const char *key, int64_t min, int64_t max, int6
 
 /* ---- the database side ------------------------------------------------- */
 
-PGresult *
-chain_exec(chain_src *src, int fence, const char *sql, int n, const char *const *vals, int *rc,
-           char *err, size_t errlen)
+/* A db_exec or db_exec_fenced result as a CHAIN_* result. */
+static PGresult *
+chain_result(chain_src *src, PGresult *res, int r, int *rc)
 {
     op_ctx *ctx = src->ctx;
-    int r;
-    PGresult *res = ctx->db_exec(ctx, fence, sql, n, vals, &r, err, errlen);
 
     if (res != NULL) {
         *rc = CHAIN_OK;
@@ -94,6 +92,26 @@ chain_exec(chain_src *src, int fence, const char *sql, int n, const char *const 
     }
     *rc = ctx->should_stop(ctx) ? CHAIN_STOP : r == -2 ? CHAIN_FATAL : CHAIN_RPC;
     return NULL;
+}
+
+PGresult *
+chain_exec(chain_src *src, const char *sql, int n, const char *const *vals, int *rc, char *err,
+           size_t errlen)
+{
+    int r;
+    PGresult *res = src->ctx->db_exec(src->ctx, sql, n, vals, &r, err, errlen);
+
+    return chain_result(src, res, r, rc);
+}
+
+PGresult *
+chain_exec_fenced(chain_src *src, const char *sql, int n, const char *const *vals, int *rc,
+                  char *err, size_t errlen)
+{
+    int r;
+    PGresult *res = src->ctx->db_exec_fenced(src->ctx, sql, n, vals, &r, err, errlen);
+
+    return chain_result(src, res, r, rc);
 }
 
 /* "trace_data.d12_v3": a schema-qualified name of plain characters. */
@@ -119,7 +137,7 @@ chain_tables_get(chain_src *src, chain_tables *t, char *err, size_t errlen)
     int rc, found = 0;
 
     memset(t, 0, sizeof *t);
-    r = chain_exec(src, 1, "SELECT dataset_id, output_index, relation FROM "
+    r = chain_exec_fenced(src, "SELECT dataset_id, output_index, relation FROM "
                    "trace.chain_tables($1::bigint, $2::int, $3::uuid)", 0, NULL, &rc, err, errlen);
     if (r == NULL)
         return rc;
@@ -159,7 +177,7 @@ chain_tx_begin(chain_src *src, chain_tables *t, char *err, size_t errlen)
 
     if (ctx->db_begin(ctx, err, errlen) < 0)
         return ctx->should_stop(ctx) ? CHAIN_STOP : CHAIN_RPC;
-    r = chain_exec(src, 0, "SET LOCAL lock_timeout = '5s'", 0, NULL, &rc, err, errlen);
+    r = chain_exec(src, "SET LOCAL lock_timeout = '5s'", 0, NULL, &rc, err, errlen);
     PQclear(r);
     if (rc == CHAIN_OK)
         rc = chain_tables_get(src, t, err, errlen);
@@ -186,7 +204,7 @@ chain_stored(chain_src *src, const chain_tables *t, int64_t from, int64_t to, ch
              "'0x' || encode(parent_hash, 'hex'), tx_count, log_count FROM %s "
              "WHERE chain_id = $1::bigint AND block_number BETWEEN $2::bigint AND $3::bigint "
              "ORDER BY block_number", t->blocks);
-    r = chain_exec(src, 0, sql, 3, vals, &rc, err, errlen);
+    r = chain_exec(src, sql, 3, vals, &rc, err, errlen);
     if (r == NULL)
         return rc;
     for (int i = 0; i < PQntuples(r) && (int64_t) *n <= to - from; i++) {
@@ -226,7 +244,7 @@ chain_delete(chain_src *src, const chain_tables *t, int64_t from, int64_t to, ch
 
         snprintf(sql, sizeof sql, "DELETE FROM %s WHERE chain_id = $1::bigint "
                  "AND block_number BETWEEN $2::bigint AND $3::bigint", rels[i]);
-        r = chain_exec(src, 0, sql, 3, vals, &rc, err, errlen);
+        r = chain_exec(src, sql, 3, vals, &rc, err, errlen);
         if (r == NULL)
             return rc;
         PQclear(r);
@@ -288,7 +306,7 @@ emit_blocks(chain_src *src, const chain_tables *t, int64_t from, int64_t to,
 
         snprintf(a, sizeof a, "%" PRId64, lo);
         snprintf(b, sizeof b, "%" PRId64, hi);
-        r = chain_exec(src, 1, sql, 4, vals, &rc, err, errlen);
+        r = chain_exec_fenced(src, sql, 4, vals, &rc, err, errlen);
         if (r == NULL)
             return rc;
         if (PQntuples(r) != 1 || strtoll(PQgetvalue(r, 0, 0), NULL, 10) != hi - lo + 1) {

@@ -172,10 +172,13 @@ int chain_emit_final(chain_src *src, const chain_tables *t, int64_t from, int64_
 int chain_emit_retractions(chain_src *src, const chain_tables *t, int64_t from, int64_t to,
                            char *err, size_t errlen);
 
-/* Runs a fenced statement (operator.h db_exec) and maps its failure to
- * CHAIN_RPC / CHAIN_FATAL / CHAIN_STOP.  Returns the result or NULL. */
-PGresult *chain_exec(chain_src *src, int fence, const char *sql, int n,
-                     const char *const *vals, int *rc, char *err, size_t errlen);
+/* Runs a statement (operator.h db_exec; fenced: db_exec_fenced, the task's
+ * fence as $1..$3) and maps its failure to CHAIN_RPC / CHAIN_FATAL /
+ * CHAIN_STOP.  Returns the result or NULL. */
+PGresult *chain_exec(chain_src *src, const char *sql, int n, const char *const *vals, int *rc,
+                     char *err, size_t errlen);
+PGresult *chain_exec_fenced(chain_src *src, const char *sql, int n, const char *const *vals,
+                            int *rc, char *err, size_t errlen);
 
 /* Logs a formatted line about the task. */
 void chain_log(chain_src *src, int level, const char *fmt, ...)

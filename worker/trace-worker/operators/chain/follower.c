@@ -119,7 +119,7 @@ load_state(follower *f, char *err, size_t errlen)
     const char *vals[1] = {cid};
     int rc;
 
-    r = chain_exec(src, 1, "SELECT trace.source_state($1::bigint, $2::int, $3::uuid)::text", 0,
+    r = chain_exec_fenced(src, "SELECT trace.source_state($1::bigint, $2::int, $3::uuid)::text", 0,
                    NULL, &rc, err, errlen);
     if (r == NULL)
         return rc;
@@ -158,7 +158,7 @@ load_state(follower *f, char *err, size_t errlen)
     snprintf(cid, sizeof cid, "%" PRId64, src->chain_id);
     snprintf(sql, sizeof sql, "SELECT block_number, '0x' || encode(block_hash, 'hex') FROM %s "
              "WHERE chain_id = $1::bigint ORDER BY block_number DESC LIMIT 1", f->tables.blocks);
-    r = chain_exec(src, 0, sql, 1, vals, &rc, err, errlen);
+    r = chain_exec(src, sql, 1, vals, &rc, err, errlen);
     if (r == NULL)
         return rc;
     if (PQntuples(r) == 0) {
@@ -310,7 +310,7 @@ write_rows_and_state(follower *f, int64_t cursor, const uint8_t *hash, int64_t *
         return CHAIN_RPC;
     }
     vals[0] = state;
-    r = chain_exec(src, 1, "SELECT trace.save_source_state($1::bigint, $2::int, $3::uuid, "
+    r = chain_exec_fenced(src, "SELECT trace.save_source_state($1::bigint, $2::int, $3::uuid, "
                    "$4::jsonb)", 1, vals, &rc, err, errlen);
     PQclear(r);
     free(state);

@@ -143,7 +143,7 @@ rewind_rows(follower *f, int64_t ancestor, const char *new_hashes, char *err, si
              "$6::int, (SELECT coalesce(array_agg('0x' || encode(x.block_hash, 'hex') "
              "ORDER BY x.block_number), '{}') FROM %s x WHERE x.chain_id = $4::bigint "
              "AND x.block_number > $7::bigint), $8::text[])", f->tables.blocks);
-    r = chain_exec(src, 1, sql, 5, vals, &rc, err, errlen);
+    r = chain_exec_fenced(src, sql, 5, vals, &rc, err, errlen);
     PQclear(r);
     if (rc == CHAIN_OK && f->emitted > ancestor)
         rc = chain_emit_retractions(src, &f->tables, ancestor + 1, f->emitted, err, errlen);

@@ -90,7 +90,7 @@ write_piece(chain_src *src, chain_batch *batch, int64_t a, int64_t b, const char
         rc = chain_copy(src, &t, batch, err, errlen);
     if (rc == CHAIN_OK && event_key != NULL) {
         const char *vals[3] = {t.blocks_dataset, event_key, event_payload};
-        PGresult *r = chain_exec(src, 1, "SELECT trace.emit_events($1::bigint, $2::int, $3::uuid, "
+        PGresult *r = chain_exec_fenced(src, "SELECT trace.emit_events($1::bigint, $2::int, $3::uuid, "
                                  "$4, ARRAY[$5], ARRAY[$6::jsonb])", 3, vals, &rc, err, errlen);
 
         PQclear(r);

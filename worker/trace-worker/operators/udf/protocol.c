@@ -376,18 +376,8 @@ udf_stream_feed(udf_stream *s, const char *data, size_t n)
             if (take_line(s, data, take) < 0)
                 return -1;
         } else {
-            if (s->len + take + 1 > s->cap) {
-                size_t cap = s->cap ? s->cap : 4096;
-                char *nb;
-
-                while (cap < s->len + take + 1)
-                    cap *= 2;
-                nb = realloc(s->buf, cap);
-                if (nb == NULL)
-                    return stream_fail(s, UDF_PROBLEM_NO_MEMORY, "out of memory");
-                s->buf = nb;
-                s->cap = cap;
-            }
+            if (buf_reserve(&s->buf, &s->cap, s->len + take + 1, 4096) < 0)
+                return stream_fail(s, UDF_PROBLEM_NO_MEMORY, "out of memory");
             memcpy(s->buf + s->len, data, take);
             s->len += take;
             if (nl) {

@@ -379,6 +379,8 @@ sandbox_spawn(const sandbox_spec *spec, sandbox_child *child, char *err, size_t 
         return -1;
     }
     if (pid == 0) {
+        /* The child: from here to execve only async-signal-safe calls (the
+         * worker is multi-threaded); sandbox_child.c keeps to that. */
         int fds[5] = {pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][1], sfd};
 
         sandbox_child_exec(spec, fds, parent, (char *const *) a.v, (char *const *) bwrap_env);
