@@ -9,7 +9,7 @@ packages=(
   libpq-dev libjansson-dev libcurl4-openssl-dev libyaml-dev
   libipc-run-perl libclang-rt-14-dev
   bubblewrap libseccomp-dev pgbouncer python3
-  libmicrohttpd-dev
+  libmicrohttpd-dev libzstd-dev
 )
 
 missing=()

@@ -7,7 +7,7 @@
 # `postgres` user in a scratch directory that user owns (the checkout may sit
 # where that user cannot write, or even read).
 #
-#   test/run.sh [suite ...]     suites: regress isolation tap worker gateway chain fuzz lint (default: all)
+#   test/run.sh [suite ...]     suites: regress isolation tap worker gateway chain fuzz parquet lint (default: all)
 #   TRACE_FUZZ_SECONDS          how long the fuzz suite runs (default 30)
 set -uo pipefail
 
@@ -15,7 +15,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 bindir=$(/usr/lib/postgresql/15/bin/pg_config --bindir)
 pgxs=$(/usr/lib/postgresql/15/bin/pg_config --pkglibdir)/pgxs
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(regress isolation tap worker gateway chain fuzz lint)
+[ ${#suites[@]} -gt 0 ] || suites=(regress isolation tap worker gateway chain fuzz parquet lint)
 
 # The unprivileged user, and a scratch copy of the tests it can write in.
 if [ "$(id -u)" -eq 0 ]; then
@@ -140,6 +140,17 @@ for suite in "${suites[@]}"; do
       bash "$here/test/fuzz/run.sh" "${TRACE_FUZZ_SECONDS:-30}" 2>&1 | tail -n 40 | tee "$work/out/fuzz.log"
       rc=${PIPESTATUS[0]}
       if [ "$rc" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); failed_names+=(fuzz); fi
+      ;;
+    parquet)
+      # worker/parquet: unit tests, conformance through DuckDB, hyparquet and
+      # parquet-wasm (npm, into .cache/npm), hostile files, a short fuzz run.
+      echo "=== parquet"
+      FUZZ_SECONDS=${TRACE_PARQUET_FUZZ_SECONDS:-20} bash "$here/test/parquet/run.sh" 2>&1 | tee "$work/out/parquet.log"
+      rc=${PIPESTATUS[0]}
+      ok=$(grep -Ec '^ok ' "$work/out/parquet.log"); bad=$(grep -Ec '^not ok ' "$work/out/parquet.log")
+      [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
+      passed=$((passed + ok)); failed=$((failed + bad))
+      [ "$rc" -ne 0 ] && failed_names+=(parquet)
       ;;
     *)
       echo "unknown suite $suite" >&2; failed=$((failed + 1)); failed_names+=("$suite")

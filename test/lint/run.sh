@@ -9,7 +9,8 @@
 #     programs' settings tables say (`--help=markdown`);
 #   - lib/ includes only lib/ headers, chain/ only lib/ and chain/, a
 #     program folder no other program's;
-#   - no C function in worker/ is longer than 120 lines.
+#   - no C function in worker/'s library, chain code, programs and tests is
+#     longer than 120 lines.
 #
 # Prints "ok - ..." / "not ok - ..." and "N passed, N failed"; builds the
 # programs first (make -C worker).
@@ -98,13 +99,15 @@ if [ -z "$exits" ]; then ok "nothing in lib/ exits the process"
 else not_ok "nothing in lib/ exits the process" "$exits"; fi
 
 # ---- function length ---------------------------------------------------------
-long=$(find worker -name '*.c' | sort | xargs awk '
+# (worker/parquet keeps its own build and rules until it joins this layout.)
+long=$(find worker/lib worker/chain worker/trace-worker worker/trace-rpc-gateway worker/tests \
+         -name '*.c' | sort | xargs awk '
   FNR == 1 { name = "" }
   /^[A-Za-z_][A-Za-z0-9_]*\(/ { split($0, a, "("); name = a[1]; start = FNR }
   /^\{/ && name != "" { open = start }
   /^\}/ && open { if (FNR - open + 1 > 120) printf "%s:%d %s (%d lines)\n", FILENAME, open, name, FNR - open + 1; open = 0; name = "" }')
-if [ -z "$long" ]; then ok "no C function in worker/ is longer than 120 lines"
-else not_ok "no C function in worker/ is longer than 120 lines" "$long"; fi
+if [ -z "$long" ]; then ok "no C function in worker/{lib,chain,trace-*,tests} is longer than 120 lines"
+else not_ok "no C function in worker/{lib,chain,trace-*,tests} is longer than 120 lines" "$long"; fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
