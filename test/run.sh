@@ -58,6 +58,22 @@ run_suite() {
   return 0
 }
 
+# script_suite NAME CMD...: a suite that runs from the checkout (its
+# scripts start their own clusters and drop privileges themselves) and
+# prints "ok" / "not ok" lines; counted like run_suite's.
+script_suite() {
+  local name=$1 rc ok bad; shift
+  echo "=== $name"
+  "$@" 2>&1 | tee "$work/out/$name.log"
+  rc=${PIPESTATUS[0]}
+  ok=$(grep -Ec '^ok ' "$work/out/$name.log")
+  bad=$(grep -Ec '^not ok ' "$work/out/$name.log")
+  [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
+  passed=$((passed + ok)); failed=$((failed + bad))
+  [ "$rc" -ne 0 ] && failed_names+=("$name")
+  return 0
+}
+
 regress_tests() { (cd sql && ls *.sql | sed 's/\.sql$//' | sort); }
 isolation_tests() { (cd test/isolation/specs && ls *.spec 2>/dev/null | sed 's/\.spec$//' | sort); }
 
@@ -86,53 +102,24 @@ for suite in "${suites[@]}"; do
         prove -I "$pgxs/src/test/perl" -I test/t test/t/*.pl
       ;;
     worker)
-      # The worker's end-to-end scripts start their own clusters and drop
-      # to postgres/nobody themselves, so they run from the checkout.
-      echo "=== worker"
-      bash "$here/test/worker/run.sh" 2>&1 | tee "$work/out/worker.log"
-      rc=${PIPESTATUS[0]}
-      ok=$(grep -Ec '^ok ' "$work/out/worker.log")
-      bad=$(grep -Ec '^not ok ' "$work/out/worker.log")
-      [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
-      passed=$((passed + ok)); failed=$((failed + bad))
-      [ "$rc" -ne 0 ] && failed_names+=(worker)
+      # trace-worker's and lib/'s unit tests, then the end-to-end scripts.
+      script_suite worker bash "$here/test/worker/run.sh"
       ;;
     gateway)
       # trace-rpc-gateway: unit tests, a short fuzz run, then the real gateway
-      # in front of anvil and a fault-injecting proxy (loopback; runs from the
-      # checkout: builds worker/bin/trace-rpc-gateway, installs anvil into .cache/npm).
-      echo "=== gateway"
-      FUZZ_SECONDS=${TRACE_GATEWAY_FUZZ_SECONDS:-10} bash "$here/test/gateway/run.sh" 2>&1 | tee "$work/out/gateway.log"
-      rc=${PIPESTATUS[0]}
-      ok=$(grep -Ec '^ok ' "$work/out/gateway.log")
-      bad=$(grep -Ec '^not ok ' "$work/out/gateway.log")
-      [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
-      passed=$((passed + ok)); failed=$((failed + bad))
-      [ "$rc" -ne 0 ] && failed_names+=(gateway)
+      # in front of anvil and a fault-injecting proxy (loopback; builds
+      # worker/bin/trace-rpc-gateway, installs anvil into .cache/npm).
+      script_suite gateway env FUZZ_SECONDS="${TRACE_GATEWAY_FUZZ_SECONDS:-10}" bash "$here/test/gateway/run.sh"
       ;;
     chain)
       # block_follower and range_ingest against real anvil nodes through the
-      # real gateway: reorgs, downtime, kills, RPC faults (runs from the checkout).
-      echo "=== chain"
-      bash "$here/test/chain/run.sh" 2>&1 | tee "$work/out/chain.log"
-      rc=${PIPESTATUS[0]}
-      ok=$(grep -Ec '^ok ' "$work/out/chain.log")
-      bad=$(grep -Ec '^not ok ' "$work/out/chain.log")
-      [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
-      passed=$((passed + ok)); failed=$((failed + bad))
-      [ "$rc" -ne 0 ] && failed_names+=(chain)
+      # real gateway: reorgs, downtime, kills, RPC faults.
+      script_suite chain bash "$here/test/chain/run.sh"
       ;;
     lint)
       # Code and docs agree where one is made from the other (SQLSTATEs,
-      # settings tables); worker/'s layout rules (runs from the checkout).
-      echo "=== lint"
-      bash "$here/test/lint/run.sh" 2>&1 | tee "$work/out/lint.log"
-      rc=${PIPESTATUS[0]}
-      ok=$(grep -Ec '^ok ' "$work/out/lint.log")
-      bad=$(grep -Ec '^not ok ' "$work/out/lint.log")
-      [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
-      passed=$((passed + ok)); failed=$((failed + bad))
-      [ "$rc" -ne 0 ] && failed_names+=(lint)
+      # settings tables); worker/'s layout rules.
+      script_suite lint bash "$here/test/lint/run.sh"
       ;;
     fuzz)
       # libFuzzer + ASan/UBSan on the real DAG loader, for a bounded time.
@@ -144,13 +131,7 @@ for suite in "${suites[@]}"; do
     parquet)
       # worker/parquet: unit tests, conformance through DuckDB, hyparquet and
       # parquet-wasm (npm, into .cache/npm), hostile files, a short fuzz run.
-      echo "=== parquet"
-      FUZZ_SECONDS=${TRACE_PARQUET_FUZZ_SECONDS:-20} bash "$here/test/parquet/run.sh" 2>&1 | tee "$work/out/parquet.log"
-      rc=${PIPESTATUS[0]}
-      ok=$(grep -Ec '^ok ' "$work/out/parquet.log"); bad=$(grep -Ec '^not ok ' "$work/out/parquet.log")
-      [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
-      passed=$((passed + ok)); failed=$((failed + bad))
-      [ "$rc" -ne 0 ] && failed_names+=(parquet)
+      script_suite parquet env FUZZ_SECONDS="${TRACE_PARQUET_FUZZ_SECONDS:-20}" bash "$here/test/parquet/run.sh"
       ;;
     *)
       echo "unknown suite $suite" >&2; failed=$((failed + 1)); failed_names+=("$suite")
