@@ -15,7 +15,7 @@ OBJS        = extension/trace.o extension/dispatcher.o extension/payload.o exten
               extension/wakeup.o
 SHLIB_LINK  = -lyaml
 DATA_built  = trace--$(EXTVERSION).sql
-EXTRA_CLEAN = trace--$(EXTVERSION).sql
+EXTRA_CLEAN = trace--$(EXTVERSION).sql extension/trace_errcodes.h
 # pg_regress and isolation suites: `make installcheck` runs them against a
 # running server that preloads trace with trace.database set to another
 # database than the tests' (see docs/testing.md); `make test` runs them, and
@@ -44,6 +44,12 @@ endif
 
 trace--$(EXTVERSION).sql: $(SQL_SOURCES)
 	cat $(SQL_SOURCES) > $@
+
+# The SQLSTATEs are listed once, in extension/errcodes.txt; the C code uses
+# the constants generated from it (the worker generates its own copy).
+extension/trace_errcodes.h: extension/errcodes.txt extension/gen_errcodes.sh
+	sh extension/gen_errcodes.sh header < extension/errcodes.txt > $@
+$(OBJS) $(OBJS:.o=.bc): extension/trace_errcodes.h
 
 # trace-worker (worker/): built, installed and cleaned with the extension.
 .PHONY: worker worker-install worker-clean worker-check

@@ -135,7 +135,7 @@ provider.fixture.url = '$fx_url'
 provider.fixture.rate_limit = 100000
 provider.fixture.max_response_size = 128MB
 CONF
-"$root/worker/trace-rpc-gateway" --config "$work/gateway.conf" >"$work/logs/gateway.log" 2>&1 &
+"$root/worker/bin/trace-rpc-gateway" --config "$work/gateway.conf" >"$work/logs/gateway.log" 2>&1 &
 PID[gateway]=$!
 gw_url=http://127.0.0.1:$gw_port
 deadline=$(( $(date +%s) + 15 ))
@@ -189,7 +189,7 @@ EOF
   gw_cpu0=$(cpu_s "${PID[gateway]}")
   t0=$(now)
   TRACE_CONNINFO="host=$work port=$port dbname=postgres user=tw connect_timeout=5" \
-    "$root/worker/trace-worker" --worker-id "chain-bench-$dag" --udf-dir "$work/udfs" \
+    "$root/worker/bin/trace-worker" --worker-id "chain-bench-$dag" --udf-dir "$work/udfs" \
     --scratch-dir "$work/scratch" --rpc-gateway "$gw_url" --poll-interval 200ms --concurrency 2 \
     >"$work/logs/worker-$dag.log" 2>&1 &
   PID[worker]=$!

@@ -47,7 +47,7 @@ started=$(date +%s)
 
 # --- what the run needs ------------------------------------------------------
 
-trace_worker=${TRACE_WORKER:-$(command -v trace-worker || echo "$repo/worker/trace-worker")}
+trace_worker=${TRACE_WORKER:-$(command -v trace-worker || echo "$repo/worker/bin/trace-worker")}
 [ -x "$trace_worker" ] || { say "peers: trace-worker not found (make install)"; exit 1; }
 
 pgq_pkg=postgresql-15-pgq3

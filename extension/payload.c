@@ -16,6 +16,7 @@
 #include "utils/builtins.h"
 
 #include "trace.h"
+#include "trace_errcodes.h"
 
 /* Raises TR003 when a JSON datum is larger than limit bytes; setting names
  * the GUC that sets the limit. */
@@ -26,7 +27,7 @@ trace_check_size(Datum value, const char *argument, int limit, const char *setti
 
 	if (size > (Size) limit)
 		ereport(ERROR,
-				(errcode(MAKE_SQLSTATE('T', 'R', '0', '0', '3')),
+				(errcode(ERRCODE_TRACE_PAYLOAD_TOO_LARGE),
 				 errmsg("argument \"%s\" is too large: %zu bytes", argument, size),
 				 errdetail("The limit is %d bytes.", limit),
 				 errhint("Split the data or pass a reference; the limit is %s.", setting)));

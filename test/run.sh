@@ -7,7 +7,7 @@
 # `postgres` user in a scratch directory that user owns (the checkout may sit
 # where that user cannot write, or even read).
 #
-#   test/run.sh [suite ...]     suites: deps regress isolation tap worker gateway chain cron fuzz parquet (default: all)
+#   test/run.sh [suite ...]     suites: deps regress isolation tap worker gateway chain cron fuzz parquet lint (default: all)
 #   TRACE_FUZZ_SECONDS          how long the fuzz suite runs (default 30)
 set -uo pipefail
 
@@ -15,7 +15,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 bindir=$(/usr/lib/postgresql/15/bin/pg_config --bindir)
 pgxs=$(/usr/lib/postgresql/15/bin/pg_config --pkglibdir)/pgxs
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(deps regress isolation tap worker gateway chain cron fuzz parquet)
+[ ${#suites[@]} -gt 0 ] || suites=(deps regress isolation tap worker gateway chain cron fuzz parquet lint)
 
 # The unprivileged user, and a scratch copy of the tests it can write in.
 if [ "$(id -u)" -eq 0 ]; then
@@ -58,18 +58,16 @@ run_suite() {
   return 0
 }
 
-# Runs a suite script from the checkout as the invoking user (the scripts
-# start their own clusters and drop privileges themselves), echoing its
-# output, and adds its "ok"/"not ok" lines to the totals; a script that
-# fails without a "not ok" line still counts one failure.
-run_checkout_suite() {
-  local name=$1; shift
-  local log="$work/out/$name.log" ok bad rc
+# script_suite NAME CMD...: a suite that runs from the checkout (its
+# scripts start their own clusters and drop privileges themselves) and
+# prints "ok" / "not ok" lines; counted like run_suite's.
+script_suite() {
+  local name=$1 rc ok bad; shift
   echo "=== $name"
-  "$@" 2>&1 | tee "$log"
+  "$@" 2>&1 | tee "$work/out/$name.log"
   rc=${PIPESTATUS[0]}
-  ok=$(grep -Ec '^ok ' "$log")
-  bad=$(grep -Ec '^not ok ' "$log")
+  ok=$(grep -Ec '^ok ' "$work/out/$name.log")
+  bad=$(grep -Ec '^not ok ' "$work/out/$name.log")
   [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
   passed=$((passed + ok)); failed=$((failed + bad))
   [ "$rc" -ne 0 ] && failed_names+=("$name")
@@ -106,28 +104,32 @@ for suite in "${suites[@]}"; do
     deps)
       # The install contract: every command a script calls is installed by
       # .ci/install-deps.sh or provided (runs from the checkout).
-      run_checkout_suite deps bash "$here/test/deps/run.sh"
+      script_suite deps bash "$here/test/deps/run.sh"
       ;;
     worker)
-      # The worker's end-to-end scripts start their own clusters and drop
-      # to postgres/nobody themselves, so they run from the checkout.
-      run_checkout_suite worker bash "$here/test/worker/run.sh"
+      # trace-worker's and lib/'s unit tests, then the end-to-end scripts.
+      script_suite worker bash "$here/test/worker/run.sh"
       ;;
     gateway)
       # trace-rpc-gateway: unit tests, a short fuzz run, then the real gateway
-      # in front of anvil and a fault-injecting proxy (loopback; runs from the
-      # checkout: builds worker/trace-rpc-gateway, installs anvil into .cache/npm).
-      FUZZ_SECONDS=${TRACE_GATEWAY_FUZZ_SECONDS:-10} run_checkout_suite gateway bash "$here/test/gateway/run.sh"
+      # in front of anvil and a fault-injecting proxy (loopback; builds
+      # worker/bin/trace-rpc-gateway, installs anvil into .cache/npm).
+      script_suite gateway env FUZZ_SECONDS="${TRACE_GATEWAY_FUZZ_SECONDS:-10}" bash "$here/test/gateway/run.sh"
       ;;
     chain)
       # block_follower and range_ingest against real anvil nodes through the
-      # real gateway: reorgs, downtime, kills, RPC faults (runs from the checkout).
-      run_checkout_suite chain bash "$here/test/chain/run.sh"
+      # real gateway: reorgs, downtime, kills, RPC faults.
+      script_suite chain bash "$here/test/chain/run.sh"
       ;;
     cron)
       # trace.cron_next against croner, cron-parser (npm, into .cache/npm)
       # and a model of the documented DST rules, on a private cluster.
-      run_checkout_suite cron bash "$here/test/cron/run.sh"
+      script_suite cron bash "$here/test/cron/run.sh"
+      ;;
+    lint)
+      # Code and docs agree where one is made from the other (SQLSTATEs,
+      # settings tables); worker/'s layout rules.
+      script_suite lint bash "$here/test/lint/run.sh"
       ;;
     fuzz)
       # libFuzzer + ASan/UBSan on the real DAG loader, for a bounded time.
@@ -139,7 +141,7 @@ for suite in "${suites[@]}"; do
     parquet)
       # worker/parquet: unit tests, conformance through DuckDB, hyparquet and
       # parquet-wasm (npm, into .cache/npm), hostile files, a short fuzz run.
-      FUZZ_SECONDS=${TRACE_PARQUET_FUZZ_SECONDS:-20} run_checkout_suite parquet bash "$here/test/parquet/run.sh"
+      script_suite parquet env FUZZ_SECONDS="${TRACE_PARQUET_FUZZ_SECONDS:-20}" bash "$here/test/parquet/run.sh"
       ;;
     *)
       echo "unknown suite $suite" >&2; failed=$((failed + 1)); failed_names+=("$suite")

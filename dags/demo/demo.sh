@@ -133,13 +133,13 @@ start_services() {
     "provider.local.chain_id = 31337" \
     "provider.local.url = 'http://127.0.0.1:$ANVIL_PORT'" \
     "provider.local.rate_limit = 500" > "$DEMO/gateway.conf"
-  "$ROOT/worker/trace-rpc-gateway" -c "$DEMO/gateway.conf" >"$DEMO/gateway.log" 2>&1 &
+  "$ROOT/worker/bin/trace-rpc-gateway" -c "$DEMO/gateway.conf" >"$DEMO/gateway.log" 2>&1 &
   remember gateway $!
   say "starting trace-worker (runtimes ecs_platform, lambda)"
   TRACE_CONNINFO="host=$RUN port=$PGPORT dbname=$DB user=demo_worker" \
   TRACE_RPC_GATEWAY="http://127.0.0.1:$GATEWAY_PORT" \
   TRACE_UDF_DIR="$ROOT/dags/udfs" \
-    "$ROOT/worker/trace-worker" --concurrency 4 --poll-interval 1s >"$DEMO/worker.log" 2>&1 &
+    "$ROOT/worker/bin/trace-worker" --concurrency 4 --poll-interval 1s >"$DEMO/worker.log" 2>&1 &
   remember worker $!
 }
 

@@ -3,7 +3,7 @@
 #
 # chain_start [faults]: an anvil node with manual mining and the two test
 # contracts (test/chain/chain.py), and the RPC path the workers use: the
-# real trace-rpc-gateway when worker/trace-rpc-gateway is built (set
+# real trace-rpc-gateway when worker/bin/trace-rpc-gateway is built (set
 # CHAIN_GATEWAY=proxy to leave it out).  With "faults", or without a
 # gateway, test/chain/rpc_proxy.py stands in front of it (or in its place):
 # a forwarder that injects faults and delays on request.  Workers get
@@ -41,7 +41,7 @@ chain_start() {
   export LOGGER REVERTER
   local upstream=$NODE
   GATEWAY= FAULTS= RPC_VIA=
-  if [ -x "$TW_ROOT/worker/trace-rpc-gateway" ] && [ "${CHAIN_GATEWAY:-gateway}" != proxy ]; then
+  if [ -x "$TW_ROOT/worker/bin/trace-rpc-gateway" ] && [ "${CHAIN_GATEWAY:-gateway}" != proxy ]; then
     start_gateway
     GATEWAY=$GW_URL
     upstream=$GW_URL/rpc/local
@@ -79,7 +79,7 @@ provider.local.chain_id = 31337
 provider.local.url = '$NODE'
 provider.local.rate_limit = 1000
 CONF
-  "$TW_ROOT/worker/trace-rpc-gateway" --config "$SCRATCH/gateway.conf" \
+  "$TW_ROOT/worker/bin/trace-rpc-gateway" --config "$SCRATCH/gateway.conf" \
     >>"$SCRATCH/logs/gateway.log" 2>&1 &
   EXTRA_PID[gateway]=$!
   disown "${EXTRA_PID[gateway]}"

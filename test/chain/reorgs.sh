@@ -22,7 +22,12 @@ reorg_case() {
   local depth=$1 txs=$2 label=$3 before head
   before=$(reorg_count)
   read -r head _ < <(chain head)
+  # anvil_reorg is not atomic as seen from outside: a poll in the middle of
+  # one would follow it in two steps (fewer new hashes than the depth).  The
+  # follower is paused while the node reorganizes (well within its lease).
+  kill -STOP "${WPID[w1]}"
   SEED=$RANDOM chain reorg "$depth" "$txs"
+  kill -CONT "${WPID[w1]}"
   if wait_synced 30 && wait_sql 5 "SELECT count(*) > $before FROM trace.reorg WHERE task_id = $SRC_TASK"; then
     ok "$label: followed"
   else

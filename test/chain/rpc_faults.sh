@@ -42,8 +42,8 @@ fault_case drop 3 "dropped connections"
 log=$(cat "$SCRATCH/logs/w1.log")
 check_match "the worker said what was wrong: HTTP 503" "answered HTTP 503: upstream unavailable" "$log"
 check_match "the worker said what was wrong: HTTP 429" "answered HTTP 429" "$log"
-check_match "the worker said what was wrong: not JSON" "a bad response \(the response is not JSON" "$log"
-check_match "the worker said what was wrong: wrong ids" "which no call of the batch has" "$log"
+check_match "the worker said what was wrong: not JSON" "a bad response \(the response is not valid JSON" "$log"
+check_match "the worker said what was wrong: wrong ids" "answers an id that was not asked" "$log"
 compare_index "after transient faults" rf
 check_eq "transient faults never failed the source" "running|1" \
   "$(sql "SELECT state || '|' || attempt FROM trace.tasks WHERE task_id = $SRC_TASK")"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the chain suites: the unit tests of the chain operators (unit.c),
+# Runs the chain suites: the unit tests of the chain operators
+# (worker/tests/test_chain.c),
 # then every end-to-end scenario in this directory, each against its own
 # private cluster, anvil node and RPC path (trace-rpc-gateway when it is
 # built).  Prints each script's "ok"/"not ok" lines and closes with
@@ -34,14 +35,12 @@ count() {   # NAME LOG RC
 
 out=$(mktemp -d /tmp/trace-chain-suite.XXXXXX)
 echo "=== chain unit tests"
-w=$root/worker
-if cc -O1 -g -std=gnu11 -Wall -Wextra -Werror -I"$w" -I"$(pg_config --includedir)" \
-     -o "$out/unit" "$here/unit.c" "$w/evm.o" "$w/rpc_client.o" "$w/jdoc.o" "$w/rpc_scan.o" "$w/http.o" "$w/log.o" \
-     "$w/util.o" -ljansson -lcurl -pthread; then
-  "$out/unit" | tee "$out/unit.log" | grep -Ev '^ok '
+if make -s -C "$root/worker" tests/test_chain >"$out/unit.build" 2>&1; then
+  "$root/worker/tests/test_chain" | tee "$out/unit.log" | grep -Ev '^ok '
   count unit "$out/unit.log" "${PIPESTATUS[0]}"
 else
-  echo "not ok - the unit tests build"; failed=$((failed + 1)); failed_names+=(unit)
+  echo "not ok - the unit tests build"; tail -5 "$out/unit.build" | sed 's/^/#   /'
+  failed=$((failed + 1)); failed_names+=(unit)
 fi
 
 # A short libFuzzer run (ASan, UBSan) of the JSON-RPC response matcher,
@@ -58,9 +57,8 @@ if [ $# -eq 0 ] && [ "$fuzz_secs" -gt 0 ] && command -v clang >/dev/null; then
   printf '%s' '{"a\u00e9":{"k":"x\ny\ud83d\ude00\"","k":[true,false,null]},"b":[{},[],""]}' >"$out/corpus/4"
   printf '%s' '[9223372036854775807,-9223372036854775808,9223372036854775808,1e400,-0,1.5e-3]' >"$out/corpus/5"
   printf '%.0s[' {1..257} >"$out/corpus/6"; printf '%.0s]' {1..257} >>"$out/corpus/6"
-  if clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Wall \
-       -I"$w" -I"$(pg_config --includedir)" -o "$out/fuzz_rpc" "$here/fuzz_rpc.c" "$w/evm.c" "$w/jdoc.c" "$w/rpc_scan.c" \
-       "$w/rpc_client.c" "$w/http.c" "$w/log.c" "$w/util.c" -ljansson -lcurl -pthread 2>"$out/fuzz.build" &&
+  if make -s -C "$root/worker" tests/fuzz_chain >"$out/fuzz.build" 2>&1 &&
+     cp "$root/worker/tests/fuzz_chain" "$out/fuzz_rpc" &&
      (cd "$out" && ./fuzz_rpc -max_total_time="$fuzz_secs" -max_len=4096 -timeout=5 \
         -artifact_prefix="$out/" corpus >"$out/fuzz.log" 2>&1); then
     echo "ok - fuzz: JSON-RPC responses and hex decoding, ${fuzz_secs}s, no crash ($(grep -Eo 'Done [0-9]+ runs' "$out/fuzz.log"))"

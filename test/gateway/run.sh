@@ -14,7 +14,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 . "$root/test/lib/anvil.sh"
-GW_BIN=${TRACE_GATEWAY_BIN:-$root/worker/trace-rpc-gateway}   # e.g. a sanitizer build
+GW_BIN=${TRACE_GATEWAY_BIN:-$root/worker/bin/trace-rpc-gateway}   # e.g. a sanitizer build
 scratch=$(mktemp -d /tmp/trace-gateway-test.XXXXXX)
 ANVIL_LOG_DIR=$scratch
 MARKER="gwsecret$RANDOM$$marker"     # the credential that must never leak
@@ -77,18 +77,15 @@ fi
 ok "trace-rpc-gateway builds -Wall -Wextra -Werror"
 
 say "unit tests"
-W=$root/worker
-if cc -O1 -g -std=gnu11 -Wall -Wextra -Werror -Wshadow -pthread -I"$W" -o "$scratch/test_gateway" \
-    "$here/test_gateway.c" "$W/rpc.c" "$W/rpc_match.c" "$W/rpc_scan.c" "$W/gateway_config.c" "$W/gateway_config_file.c" "$W/conf.c" "$W/gateway_secrets.c" "$W/gateway_rate.c" "$W/log.c" "$W/util.c" \
-    -ljansson -lcurl -lm 2>"$scratch/unit-build.log"; then
-  "$scratch/test_gateway" >"$scratch/unit.log" 2>&1
+if make -s -C "$root/worker" tests/test_gateway >"$scratch/unit-build.log" 2>&1; then
+  "$root/worker/tests/test_gateway" >"$scratch/unit.log" 2>&1
   urc=$?
   grep -E '^(ok|not ok) ' "$scratch/unit.log" | sed -E 's/^(ok|not ok) [0-9]+ - /\1 - unit: /'
   passed=$((passed + $(grep -c '^ok ' "$scratch/unit.log")))
   failed=$((failed + $(grep -c '^not ok ' "$scratch/unit.log")))
   [ "$urc" -ne 0 ] && ! grep -q '^not ok ' "$scratch/unit.log" && not_ok "unit tests exit 0"
 else
-  not_ok "unit tests build" "$(head -5 "$scratch/unit-build.log")"
+  not_ok "unit tests build" "$(tail -5 "$scratch/unit-build.log")"
 fi
 
 secs=${FUZZ_SECONDS:-10}
@@ -101,8 +98,8 @@ if [ "$secs" -gt 0 ] && command -v clang >/dev/null 2>&1; then
   # found by this fuzzer: valid JSON answers with numbers jansson cannot hold
   printf '%s' '{"jsonrpc":"2.0","id":1,"result":1e999}' >"$scratch/fuzz/corpus/big-real"
   printf '%s' '[{"jsonrpc":"2.0","id":3,"result":123456789012345678901234567890},{"jsonrpc":"2.0","id":1,"result":0},{"jsonrpc":"2.0","id":"a","result":0}]' >"$scratch/fuzz/corpus/big-int"
-  if clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Wall -I"$W" \
-       -o "$scratch/fuzz/fuzz_rpc" "$here/fuzz_rpc.c" "$W/rpc.c" "$W/rpc_match.c" "$W/rpc_scan.c" "$W/util.c" -ljansson 2>"$scratch/fuzz/build.log"; then
+  if make -s -C "$root/worker" tests/fuzz_jsonrpc >"$scratch/fuzz/build.log" 2>&1 &&
+     cp "$root/worker/tests/fuzz_jsonrpc" "$scratch/fuzz/fuzz_rpc"; then
     (cd "$scratch/fuzz" && ./fuzz_rpc -max_total_time="$secs" -max_len=8192 -timeout=5 -rss_limit_mb=1024 \
        -artifact_prefix="$scratch/fuzz/" corpus) >"$scratch/fuzz/fuzz.log" 2>&1
     if [ $? -eq 0 ]; then
@@ -450,13 +447,35 @@ check "the credential was really sent upstream (in the URL path the proxy saw)" 
 hits=$(cat "$scratch/gateway.log" "$scratch/metrics.txt" "$scratch/check-config.out" "$scratch/responses.log" | grep -c "$MARKER")
 check "the credential appears nowhere: logs, metrics, --check-config, answers ($hits hits)" [ "$hits" = 0 ]
 
-# ---- start-up refusals and shutdown ----------------------------------------
+# ---- start-up refusals (exit 2: configuration) ---------------------------
 out=$(env -u TEST_RPC_KEY "$GW_BIN" -c "$scratch/gateway.conf" 2>&1); rc=$?
-check "an unset credential variable stops the start, named (exit $rc)" \
-  [ "$rc" = 1 ] && grep -q 'TEST_RPC_KEY is not set' <<<"$out"
+check "an unset credential variable stops the start, named (exit $rc: configuration)" \
+  [ "$rc" = 2 ] && grep -q 'TEST_RPC_KEY is not set' <<<"$out"
 out=$("$GW_BIN" -c "$scratch/gateway.conf" --listen=0.0.0.0:$(free_port) 2>&1); rc=$?
 check "a non-loopback listen address is refused without allow_remote (exit $rc)" \
   [ "$rc" = 2 ] && grep -q 'not a loopback address' <<<"$out"
+out=$("$GW_BIN" -c "$scratch/gateway.conf" --listen=0.0.0.0:$(free_port) --check-config 2>&1); rc=$?
+check "--check-config catches it too (exit $rc)" [ "$rc" = 2 ] && grep -q 'not a loopback address' <<<"$out"
+
+# ---- SIGHUP: reloadable settings applied, the rest named -------------------
+cp "$scratch/gateway.conf" "$scratch/gateway.conf.orig"
+printf 'log_level = debug\nmax_batch = 7\n' >>"$scratch/gateway.conf"
+kill -HUP "$GW_PID"
+reloaded=
+for _ in $(seq 1 100); do grep -q 'reloaded .*log_level debug' "$scratch/gateway.log" && { reloaded=1; break; }; sleep 0.05; done
+check "SIGHUP reloads: log_level applied" [ -n "$reloaded" ]
+check "... and the log names max_batch as needing a restart" \
+  grep -q 'reload: max_batch cannot change without a restart' "$scratch/gateway.log"
+post flaky "$(req 1 eth_chainId)"
+check "... and the gateway serves on" [ "$CODE" = 200 ]
+printf 'provider.flaky.url = ${NOPE_NOT_SET}\n' >>"$scratch/gateway.conf"
+kill -HUP "$GW_PID"
+for _ in $(seq 1 100); do grep -q 'reload failed' "$scratch/gateway.log" && break; sleep 0.05; done
+check "a bad file on reload keeps the running settings (logged)" \
+  grep -q 'reload failed, keeping the current settings: .*NOPE_NOT_SET is not set' "$scratch/gateway.log"
+cp "$scratch/gateway.conf.orig" "$scratch/gateway.conf"
+
+# ---- shutdown ---------------------------------------------------------------
 kill -TERM "$GW_PID"
 gone=
 for _ in $(seq 1 100); do kill -0 "$GW_PID" 2>/dev/null || { gone=1; break; }; sleep 0.05; done
@@ -464,4 +483,26 @@ wait "$GW_PID"; rc=$?
 check "SIGTERM: the gateway exits 0 within 5 s and removes its unix socket" \
   [ -n "$gone" ] && [ "$rc" = 0 ] && [ ! -e "$scratch/gw.sock" ]
 GW_PID=
+
+# A second SIGINT exits at once, with a request still in flight (exit 1).
+"$GW_BIN" -c "$scratch/gateway.conf" --drain-timeout=30s >"$scratch/gateway2.log" 2>&1 &
+GW_PID=$!
+for _ in $(seq 1 100); do [ "$(curl -s -m 1 "http://127.0.0.1:$GWP/healthz")" = ok ] && break; sleep 0.05; done
+proxy_reset
+fault hang 5
+curl -s -m 30 -o /dev/null -H 'Content-Type: application/json' --data-binary "$(req 1 eth_blockNumber)" \
+  "http://127.0.0.1:$GWP/rpc/fragile" &
+hung=$!
+for _ in $(seq 1 100); do [ "$(pstat 'd["requests"]')" -ge 1 ] 2>/dev/null && break; sleep 0.05; done
+kill -INT "$GW_PID"
+for _ in $(seq 1 100); do grep -q 'SIGINT: draining' "$scratch/gateway2.log" && break; sleep 0.05; done
+t0=$(ms)
+kill -INT "$GW_PID"
+gone=
+for _ in $(seq 1 60); do kill -0 "$GW_PID" 2>/dev/null || { gone=1; break; }; sleep 0.05; done
+wait "$GW_PID"; rc=$?
+check "a second SIGINT exits now, a request in flight (exit $rc in $(( $(ms) - t0 )) ms)" \
+  [ -n "$gone" ] && [ "$rc" = 1 ] && grep -q 'second SIGINT: exiting now' "$scratch/gateway2.log"
+GW_PID=
+kill "$hung" 2>/dev/null; wait "$hung" 2>/dev/null
 [ "$failed" -eq 0 ]

@@ -14,7 +14,7 @@ set -uo pipefail
 
 TW_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
-WORKER=${TRACE_WORKER:-$TW_ROOT/worker/trace-worker}
+WORKER=${TRACE_WORKER:-$TW_ROOT/worker/bin/trace-worker}
 TEST_DB=postgres              # the database the dispatcher runs in
 SECRET_MARKER="tw-secret-$$-$RANDOM"   # a password that must never leak
 TESTS_RUN=0

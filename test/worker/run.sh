@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs the trace-worker suites: the unit tests (worker/tests), then every
-# end-to-end script in this directory, each against its own private
-# cluster.  Prints each script's "ok"/"not ok" lines and closes with
+# Runs the trace-worker suites: the unit tests (worker/tests/test_lib.c,
+# test_worker.c), then every end-to-end script in this directory, each
+# against its own private cluster.  Prints each script's "ok"/"not ok" lines and closes with
 # "N passed, N failed".  Builds the worker first if needed.
 #
 #   test/worker/run.sh [script ...]    e.g. test/worker/run.sh faults udf
@@ -15,7 +15,7 @@ passed=0
 failed=0
 failed_names=()
 
-make -s -C "$root/worker" trace-worker tests/test_worker >/dev/null || {
+make -s -C "$root/worker" trace-worker tests/test_lib tests/test_worker >/dev/null || {
   echo "worker build failed"; echo "0 passed, 1 failed"; exit 1; }
 
 count() {   # NAME LOG RC
@@ -28,6 +28,9 @@ count() {   # NAME LOG RC
 }
 
 out=$(mktemp -d /tmp/trace-worker-suite.XXXXXX)
+echo "=== lib unit tests"
+"$root/worker/tests/test_lib" | tee "$out/lib.log" | grep -Ev '^ok '
+count lib "$out/lib.log" "${PIPESTATUS[0]}"
 echo "=== worker unit tests"
 "$root/worker/tests/test_worker" | tee "$out/unit.log" | grep -Ev '^ok '
 count unit "$out/unit.log" "${PIPESTATUS[0]}"

@@ -10,30 +10,12 @@
 #include "protocol.h"
 #include "util.h"
 
+#include "tap.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static int passed, failed;
-
-#define CHECK(cond, name)                                                       \
-    do {                                                                        \
-        if (cond) {                                                             \
-            passed++;                                                           \
-            printf("ok %d - %s\n", passed + failed, name);                      \
-        } else {                                                                \
-            failed++;                                                           \
-            printf("not ok %d - %s (%s:%d: %s)\n", passed + failed, name,       \
-                   __FILE__, __LINE__, #cond);                                  \
-        }                                                                       \
-    } while (0)
-
-static int
-contains(const char *hay, const char *needle)
-{
-    return hay && strstr(hay, needle) != NULL;
-}
 
 /* ---- durations and sizes --------------------------------------------- */
 
@@ -71,7 +53,6 @@ test_config(void)
 {
     worker_config c;
     char err[512];
-    char *noenv[] = {NULL};
 
     CHECK(config_defaults(&c, err, sizeof err) == 0, "defaults load");
     CHECK(c.concurrency == 4 && c.poll_interval_ms == 5000 && c.lease_ms == 0 &&
@@ -118,8 +99,16 @@ test_config(void)
     CHECK(config_parse_text(&c, "= 3\n", "t.conf", err, sizeof err) < 0 &&
           contains(err, "expected \"name = value\""), "a line without a name is refused");
     config_free(&c);
+}
 
-    /* Sources: file < environment < flags. */
+/* Sources: file < environment < flags. */
+static void
+test_config_sources(void)
+{
+    worker_config c;
+    char err[512];
+    char *noenv[] = {NULL};
+
     {
         char path[] = "/tmp/trace-worker-test-XXXXXX";
         int fd = mkstemp(path);
@@ -185,8 +174,14 @@ test_config(void)
         }
         unlink(path);
     }
+}
 
-    /* Dump masks secrets; restart-only changes are found. */
+/* Dump masks secrets; restart-only changes are found. */
+static void
+test_config_dump(void)
+{
+    char err[512];
+
     {
         worker_config a, b;
         char *buf = NULL;
@@ -417,8 +412,9 @@ main(void)
     log_configure(LOG_ERROR, LOG_TEXT, "test");
     test_units();
     test_config();
+    test_config_sources();
+    test_config_dump();
     test_lines();
     test_stream();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return tap_done();
 }
